@@ -1,0 +1,16 @@
+# Copyright (c) dckd_mm contributors. All rights reserved.
+"""dckd_mm: Decoupled Classifier Knowledge Distillation for mmrazor.
+
+Importing the package applies the compatibility layer (:mod:`dckd_mm.compat`)
+and registers dckd_mm's own modules into the host registries (mmrazor's and
+mmpretrain's ``MODELS``, mmpretrain's ``DATASETS``). It imports nothing else:
+mmdet is only imported when a detection algorithm is built.
+"""
+from .version import __version__
+from .compat import apply as _apply_compat
+
+_apply_compat()
+
+from . import datasets, models  # noqa: E402,F401  (registration)
+
+__all__ = ['__version__', 'datasets', 'models']

@@ -1,0 +1,28 @@
+# Copyright (c) dckd_mm contributors. All rights reserved.
+"""Narrow fixes that make the OpenMMLab stack work on current PyTorch.
+
+Each fix lives in its own module, is applied by :func:`apply` (called when
+``dckd_mm`` is imported) and has a test that fails without it:
+
+* :mod:`.mmrazor_quantization`: mmrazor imports on torch >= 2.1 (only its
+  quantization backend configs are substituted, and only if they fail).
+* :mod:`.safe_loading`: mmengine checkpoints load and resume with
+  ``weights_only=True`` kept on; untrusted pickles are refused.
+
+The third breakage (mmcv's compiled ops) is fixed at build time by
+``tools/setup/build_mmcv.sh``.
+"""
+from . import mmrazor_quantization, safe_loading
+from .safe_loading import (CorruptCheckpointError, UntrustedCheckpointError,
+                           safe_load)
+
+__all__ = [
+    'apply', 'mmrazor_quantization', 'safe_loading', 'safe_load',
+    'UntrustedCheckpointError', 'CorruptCheckpointError'
+]
+
+
+def apply() -> None:
+    """Apply every compatibility fix (idempotent)."""
+    mmrazor_quantization.install()
+    safe_loading.install()
