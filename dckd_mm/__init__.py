@@ -11,6 +11,6 @@ from .compat import apply as _apply_compat
 
 _apply_compat()
 
-from . import datasets, models  # noqa: E402,F401  (registration)
+from . import datasets, engine, models  # noqa: E402,F401  (registration)
 
-__all__ = ['__version__', 'datasets', 'models']
+__all__ = ['__version__', 'datasets', 'engine', 'models']

@@ -1,0 +1,28 @@
+# DCKD (SimKD feature loss + DCKD) resnet110x2 -> ShuffleV2_1_5, CIFAR-100, 1 GPU x 64.
+_base_ = [
+    '../_base_/datasets/cifar100_bs64.py',
+    '../_base_/schedules/cifar100_240e.py',
+    '../_base_/default_runtime.py',
+    '../_base_/distill/simkd_dckd.py',
+]
+
+# Teacher checkpoint: train configs/teachers/resnet110x2_cifar100.py, or
+# convert a RepDistiller/SimKD file with tools/convert_repdistiller_ckpt.py.
+teacher_ckpt = 'checkpoints/cifar100/resnet110x2.pth'
+
+model = dict(
+    teacher_ckpt=teacher_ckpt,
+    architecture=dict(
+        backbone=dict(_delete_=True, type='CifarShuffleNetV2', net_size=1.5),
+        head=dict(
+            in_channels=128,
+            projector=dict(in_channels=1024, out_channels=128))),
+    teacher=dict(
+        backbone=dict(_delete_=True, type='CifarResNet', arch='resnet110x2'),
+        head=dict(in_channels=128)))
+
+# Validation reports the student and the teacher.
+val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
+
+# MobileNet/ShuffleNet students: initial lr 0.01 (DCKD recipe).
+optim_wrapper = dict(optimizer=dict(lr=0.01))

@@ -1,0 +1,16 @@
+# resnet8 trained from scratch on CIFAR-100 (RepDistiller recipe).
+_base_ = [
+    '../_base_/datasets/cifar100_bs64.py',
+    '../_base_/schedules/cifar100_240e.py',
+    '../_base_/default_runtime.py',
+]
+
+model = dict(
+    type='ImageClassifier',
+    backbone=dict(type='CifarResNet', arch='resnet8'),
+    neck=dict(type='GlobalAveragePooling'),
+    head=dict(
+        type='LinearClsHead',
+        num_classes=100,
+        in_channels=64,
+        loss=dict(type='CrossEntropyLoss', loss_weight=1.0)))

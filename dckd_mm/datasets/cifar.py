@@ -1,0 +1,146 @@
+# Copyright (c) dckd_mm contributors. All rights reserved.
+"""CIFAR-100 in mmpretrain's folder layout, read offline and safely.
+
+mmpretrain's ``CIFAR100`` downloads the archive when it is missing (which
+hangs on a closed network) and reads the pickles with ``pickle.loads``
+(which runs code from a hostile file). ``SafeCIFAR100`` reads the same
+layout::
+
+    data/cifar100/cifar-100-python/{train,test,meta}
+
+never downloads, unpickles with an allow-list (builtin containers and
+numpy arrays only) and says what is wrong: missing files (with the official
+archive to fetch), a corrupt or foreign pickle, labels out of range.
+"""
+import hashlib
+import io
+import os.path as osp
+import pickle
+from typing import Any, List
+
+import numpy as np
+from mmpretrain.datasets import BaseDataset
+from mmpretrain.datasets.categories import CIFAR100_CATEGORIES
+from mmpretrain.registry import DATASETS
+
+__all__ = ['SafeCIFAR100', 'restricted_pickle_load', 'DatasetError']
+
+CIFAR100_URL = 'https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz'
+_MD5 = {
+    'train': '16019d7e3df5f24257cddd939b257f8d',
+    'test': 'f0ef6b0ae62326f3e7ffdfab6717acfc',
+}
+
+
+class DatasetError(RuntimeError):
+    """A dataset is missing, corrupt or inconsistent."""
+
+
+class _RestrictedUnpickler(pickle.Unpickler):
+    _ALLOWED = {
+        ('numpy.core.multiarray', '_reconstruct'),
+        ('numpy._core.multiarray', '_reconstruct'),
+        ('numpy', 'ndarray'),
+        ('numpy', 'dtype'),
+        ('_codecs', 'encode'),
+    }
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._ALLOWED:
+            return super().find_class(module, name)
+        raise pickle.UnpicklingError(
+            f'refused global {module}.{name}: a CIFAR pickle only holds '
+            'lists, dicts, bytes and numpy arrays.')
+
+
+def restricted_pickle_load(path: str) -> Any:
+    """Unpickle ``path`` allowing only containers and numpy arrays."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    try:
+        return _RestrictedUnpickler(
+            io.BytesIO(data), encoding='latin1').load()
+    except Exception as err:
+        raise DatasetError(
+            f'{path} is not a valid CIFAR-100 pickle ({err}). The file is '
+            f'corrupt or not from the official archive: delete it and '
+            f'extract {CIFAR100_URL} again.') from None
+
+
+@DATASETS.register_module()
+class SafeCIFAR100(BaseDataset):
+    """CIFAR-100 (python version) without downloads or unsafe unpickling.
+
+    Args:
+        data_root (str): folder holding ``cifar-100-python/``. Defaults to
+            ``'data/cifar100'``.
+        split (str): ``'train'`` or ``'test'``.
+        verify_md5 (bool): check the official checksums. Defaults to True;
+            tests on generated files turn it off.
+        **kwargs: :class:`mmpretrain.datasets.BaseDataset` arguments.
+    """
+    METAINFO = {'classes': CIFAR100_CATEGORIES}
+    base_folder = 'cifar-100-python'
+
+    def __init__(self,
+                 data_root: str = 'data/cifar100',
+                 split: str = 'train',
+                 verify_md5: bool = True,
+                 **kwargs) -> None:
+        if split not in ('train', 'test'):
+            raise ValueError(f"split must be 'train' or 'test', got "
+                             f'{split!r}.')
+        self.split = split
+        self.verify_md5 = verify_md5
+        kwargs.setdefault('ann_file', '')
+        super().__init__(data_root=data_root, **kwargs)
+
+    @classmethod
+    def check_files(cls, data_root: str, split: str) -> str:
+        """Path of the ``split`` pickle; :class:`DatasetError` if absent."""
+        path = osp.join(data_root, cls.base_folder, split)
+        if not osp.isfile(path):
+            raise DatasetError(
+                f'CIFAR-100 {split} file not found at {path}. '
+                f'Download {CIFAR100_URL} and extract it so that '
+                f'{osp.join(data_root, cls.base_folder)}/'
+                '{train,test,meta} exist (or set data_root). dckd_mm never '
+                'downloads data itself.')
+        return path
+
+    def load_data_list(self) -> List[dict]:
+        path = self.check_files(self.data_root, self.split)
+        if self.verify_md5:
+            with open(path, 'rb') as f:
+                digest = hashlib.md5(f.read()).hexdigest()
+            if digest != _MD5[self.split]:
+                raise DatasetError(
+                    f'{path} has md5 {digest}, not the official '
+                    f'{_MD5[self.split]}: the file is corrupt or not from '
+                    f'{CIFAR100_URL}. Re-extract it (or pass '
+                    'verify_md5=False for a deliberately different file).')
+        entry = restricted_pickle_load(path)
+        if not isinstance(entry, dict) or 'data' not in entry or \
+                'fine_labels' not in entry:
+            raise DatasetError(
+                f"{path} lacks the 'data' / 'fine_labels' entries of a "
+                'CIFAR-100 pickle.')
+        data = np.asarray(entry['data'])
+        labels = np.asarray(entry['fine_labels'], dtype=np.int64)
+        if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or \
+                len(labels) != len(data):
+            raise DatasetError(
+                f'{path}: expected (N, 3072) images and N labels, got '
+                f'{data.shape} and {labels.shape}.')
+        if len(labels) == 0:
+            raise DatasetError(f'{path} holds no images.')
+        n_cls = len(self.metainfo['classes'])
+        if labels.min() < 0 or labels.max() >= n_cls:
+            raise DatasetError(
+                f'{path}: labels in [{labels.min()}, {labels.max()}] do not '
+                f'fit the {n_cls} CIFAR-100 classes.')
+        imgs = data.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        return [
+            dict(img=np.ascontiguousarray(img), gt_label=int(lbl))
+            for img, lbl in zip(imgs, labels)
+        ]

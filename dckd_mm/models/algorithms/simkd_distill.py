@@ -1,0 +1,125 @@
+# Copyright (c) dckd_mm contributors. All rights reserved.
+"""SimKD-style distillation: the student reuses the teacher's classifier.
+
+Chen et al., CVPR 2022 ("Knowledge distillation with the reused teacher
+classifier"); DCKD (Wang et al., PLOS ONE 2025) adds its logit loss on top.
+"""
+from typing import Any, Dict, Optional, Tuple, Union
+
+import torch
+from mmrazor.models.algorithms import SingleTeacherDistill
+from mmrazor.registry import MODELS
+from torch import Tensor, nn
+
+from ...utils.checkpoint import load_model_strict
+from ..heads.simkd_head import SimKDClsHead
+
+__all__ = ['SimKDDistill']
+
+
+@MODELS.register_module()
+class SimKDDistill(SingleTeacherDistill):
+    """Single-teacher distillation where the student's logits come from the
+    teacher's frozen classifier applied to its projected features.
+
+    The student is an mmpretrain ``ImageClassifier`` whose head is a
+    :class:`SimKDClsHead` (projector + copy of the teacher classifier); the
+    distiller's losses see its outputs through ordinary recorders, so
+    ``SimKDFeatureLoss`` (``head.projector`` vs. the teacher's last backbone
+    stage), ``DCKDLoss`` (``head.fc`` of both) and any mmrazor loss on
+    intermediate features mix in one config. Per step:
+
+    1. the frozen teacher (eval mode, no gradient) runs; its last feature
+       map's size is stored in the student head (``target_hw``);
+    2. the student backbone runs; the projector runs once on its last map
+       (average-pooled to the teacher's size if larger);
+    3. the pooled projection goes through the copied teacher classifier: the
+       student's logits, in training, validation and test alike.
+
+    The student's own task loss is off (``calculate_student_loss=False``):
+    SimKD/DCKD train with the distillation losses only.
+
+    Args:
+        teacher_ckpt (str, optional): teacher checkpoint, loaded strictly
+            (safe loading; any key or shape mismatch is an error).
+        calculate_student_loss (bool): Defaults to False.
+        **kwargs: see :class:`SingleTeacherDistill`.
+    """
+
+    def __init__(self,
+                 *args: Any,
+                 teacher_ckpt: Optional[str] = None,
+                 calculate_student_loss: bool = False,
+                 **kwargs: Any) -> None:
+        super().__init__(
+            *args,
+            teacher_ckpt=None,
+            calculate_student_loss=calculate_student_loss,
+            **kwargs)
+        self.teacher_ckpt = teacher_ckpt
+        if teacher_ckpt:
+            load_model_strict(self.teacher, teacher_ckpt)
+            self.teacher._is_init = True
+        head = getattr(self.student, 'head', None)
+        if not isinstance(head, SimKDClsHead):
+            raise TypeError(
+                'SimKDDistill needs a student whose head is a SimKDClsHead '
+                f'(projector + reused teacher classifier), got '
+                f'{type(head).__name__}.')
+        t_fc = self._teacher_fc()
+        if tuple(t_fc.weight.shape) != tuple(head.fc.weight.shape):
+            raise ValueError(
+                'the student head cannot reuse the teacher classifier: '
+                f'teacher fc is {tuple(t_fc.weight.shape)} (classes, '
+                f'channels), student SimKDClsHead fc is '
+                f'{tuple(head.fc.weight.shape)}. Set the student head\'s '
+                'num_classes and in_channels to the teacher\'s.')
+        self.teacher.backbone.register_forward_hook(self._record_teacher_hw)
+        self._sync_classifier()
+
+    # -- helpers -----------------------------------------------------------
+    def _teacher_fc(self) -> nn.Linear:
+        fc = getattr(getattr(self.teacher, 'head', None), 'fc', None)
+        if not isinstance(fc, nn.Linear):
+            raise TypeError('SimKDDistill reuses teacher.head.fc, an '
+                            f'nn.Linear; the teacher head is '
+                            f'{type(getattr(self.teacher, "head", None))}.')
+        return fc
+
+    @torch.no_grad()
+    def _sync_classifier(self) -> None:
+        """Copy the teacher classifier into the student head and freeze."""
+        t_fc, s_fc = self._teacher_fc(), self.student.head.fc
+        s_fc.weight.copy_(t_fc.weight)
+        s_fc.bias.copy_(t_fc.bias)
+        for p in s_fc.parameters():
+            p.requires_grad_(False)
+
+    def _record_teacher_hw(self, module: nn.Module, inputs: Any,
+                           outputs: Union[Tensor, Tuple[Tensor, ...]]
+                           ) -> None:
+        feat = outputs[-1] if isinstance(outputs, (tuple, list)) else outputs
+        if isinstance(feat, Tensor) and feat.dim() == 4:
+            self.student.head.set_target_hw(tuple(feat.shape[-2:]))
+
+    # -- mmengine hooks ------------------------------------------------------
+    def init_weights(self) -> None:
+        """Initialise, then re-copy the teacher classifier (mmengine's
+        ``init_weights`` would otherwise re-draw the student head's fc)."""
+        super().init_weights()
+        self._sync_classifier()
+
+    def train(self, mode: bool = True) -> 'SimKDDistill':
+        """The teacher stays in eval mode (BN statistics, dropout)."""
+        super().train(mode)
+        if not self.teacher_trainable:
+            self.teacher.eval()
+        return self
+
+    def loss(self, batch_inputs: Tensor,
+             data_samples: Optional[list] = None) -> Dict[str, Tensor]:
+        if not self.teacher_trainable:
+            self.teacher.eval()
+        return super().loss(batch_inputs, data_samples)
+
+

@@ -1,0 +1,4 @@
+# Copyright (c) dckd_mm contributors. All rights reserved.
+from .simkd_projector import SimKDProjector
+
+__all__ = ['SimKDProjector']

@@ -1,0 +1,73 @@
+# Copyright (c) dckd_mm contributors. All rights reserved.
+"""SimKD's projector (Chen et al., CVPR 2022, "Knowledge distillation with
+the reused teacher classifier"), ``models/util.py: class SimKD``.
+
+A bottleneck ``1x1 -> 3x3 -> 1x1`` convolution stack, each followed by BN
+and ReLU, mapping ``in_channels`` (student) to ``out_channels`` (teacher)
+through ``out_channels // factor``. The module is named ``transfer`` (an
+``nn.Sequential`` with SimKD's indices) so that SimKD's saved ``'proj'``
+state dicts load by a plain prefix remap.
+"""
+from typing import Optional
+
+import torch.nn as nn
+from mmengine.model import BaseModule
+from mmrazor.registry import MODELS
+from torch import Tensor
+
+__all__ = ['SimKDProjector']
+
+
+@MODELS.register_module()
+class SimKDProjector(BaseModule):
+    """SimKD bottleneck projector, usable as an mmrazor connector.
+
+    Args:
+        in_channels (int): student feature channels.
+        out_channels (int): teacher feature channels.
+        factor (int): bottleneck reduction. Defaults to 2 (SimKD's).
+        init_cfg (dict, optional): mmengine init config.
+
+    Shapes:
+        ``(N, in_channels, H, W) -> (N, out_channels, H, W)``.
+    """
+
+    def __init__(self,
+                 in_channels: int,
+                 out_channels: int,
+                 factor: int = 2,
+                 init_cfg: Optional[dict] = None) -> None:
+        super().__init__(init_cfg=init_cfg)
+        for name, value in (('in_channels', in_channels),
+                            ('out_channels', out_channels),
+                            ('factor', factor)):
+            if isinstance(value, bool) or not isinstance(value, int) or \
+                    value <= 0:
+                raise ValueError(f'SimKDProjector: {name} must be a positive '
+                                 f'integer, got {value!r}.')
+        if out_channels // factor == 0:
+            raise ValueError(f'SimKDProjector: factor {factor} leaves no '
+                             f'bottleneck channels for out_channels '
+                             f'{out_channels}.')
+        mid = out_channels // factor
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.transfer = nn.Sequential(
+            nn.Conv2d(in_channels, mid, 1, bias=False),
+            nn.BatchNorm2d(mid),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid, mid, 3, padding=1, bias=False),
+            nn.BatchNorm2d(mid),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(mid, out_channels, 1, bias=False),
+            nn.BatchNorm2d(out_channels),
+            nn.ReLU(inplace=True),
+        )
+
+    def forward(self, feature: Tensor) -> Tensor:
+        if feature.dim() != 4 or feature.shape[1] != self.in_channels:
+            raise ValueError(
+                f'SimKDProjector expects (N, {self.in_channels}, H, W) '
+                f'student features, got {tuple(feature.shape)}: set '
+                "in_channels to the channels of the student's last stage.")
+        return self.transfer(feature)

@@ -1,0 +1,73 @@
+# Copyright (c) dckd_mm contributors. All rights reserved.
+"""The SimKD student head: projector + pooling + reused teacher classifier.
+
+In SimKD (and DCKD on top of it) the student's logits, in training and at
+inference, are ``fc_T(GAP(projector(f_S)))``: the deployed student is its
+backbone, the projector and a frozen copy of the teacher's classifier. This
+head is that copy: a :class:`LinearClsHead` whose ``fc`` has the teacher's
+shape (filled and frozen by :class:`SimKDDistill`) and whose input passes
+through a :class:`SimKDProjector` first.
+"""
+from typing import Optional, Tuple
+
+import torch
+import torch.nn.functional as F
+from mmpretrain.models.heads import LinearClsHead
+from mmpretrain.registry import MODELS
+from mmrazor.registry import MODELS as RAZOR_MODELS
+from torch import Tensor
+
+__all__ = ['SimKDClsHead']
+
+
+@MODELS.register_module()
+class SimKDClsHead(LinearClsHead):
+    """Head of a SimKD-style student.
+
+    Args:
+        num_classes (int): classes of the (teacher's) classifier.
+        in_channels (int): teacher feature channels (the classifier's input).
+        projector (dict): config of the projector, built in mmrazor's
+            registry, e.g. ``dict(type='SimKDProjector', in_channels=256,
+            out_channels=256)``; its ``out_channels`` must equal
+            ``in_channels``.
+        **kwargs: passed to :class:`LinearClsHead` (``loss``, ``topk``...).
+
+    ``target_hw`` (a buffer saved with the weights) is the teacher's feature
+    size; a larger student map is average-pooled to it before the projector,
+    as SimKD does. It is filled by :class:`SimKDDistill` during training.
+    """
+
+    def __init__(self, num_classes: int, in_channels: int, projector: dict,
+                 **kwargs) -> None:
+        super().__init__(num_classes, in_channels, **kwargs)
+        projector = dict(projector)
+        # The projector is an mmrazor connector: build it in that scope
+        # even when the head is built under mmpretrain's default scope.
+        projector.setdefault('_scope_', 'mmrazor')
+        self.projector = RAZOR_MODELS.build(projector)
+        out = getattr(self.projector, 'out_channels', in_channels)
+        if out != in_channels:
+            raise ValueError(
+                f'SimKDClsHead: the projector outputs {out} channels but the '
+                f'reused teacher classifier takes {in_channels}: set the '
+                "projector's out_channels to the teacher's feature channels.")
+        self.register_buffer('target_hw', torch.zeros(2, dtype=torch.long))
+
+    def project(self, feats: Tuple[Tensor, ...]) -> Tensor:
+        """Projected student feature map ``(N, C_T, H, W)``."""
+        x = feats[-1]
+        th, tw = (int(v) for v in self.target_hw)
+        if th > 0 and (x.shape[-2] > th or x.shape[-1] > tw):
+            x = F.adaptive_avg_pool2d(x, (min(th, x.shape[-2]),
+                                          min(tw, x.shape[-1])))
+        return self.projector(x)
+
+    def pre_logits(self, feats: Tuple[Tensor, ...]) -> Tensor:
+        return self.project(feats).mean(dim=(2, 3))
+
+    def set_target_hw(self, hw: Optional[Tuple[int, int]]) -> None:
+        if hw is None:
+            return
+        if int(self.target_hw[0]) != hw[0] or int(self.target_hw[1]) != hw[1]:
+            self.target_hw.copy_(torch.as_tensor(hw, dtype=torch.long))

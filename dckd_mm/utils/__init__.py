@@ -1,0 +1,5 @@
+# Copyright (c) dckd_mm contributors. All rights reserved.
+from .checkpoint import (describe_mismatch, extract_state_dict,
+                         load_model_strict)
+
+__all__ = ['extract_state_dict', 'load_model_strict', 'describe_mismatch']

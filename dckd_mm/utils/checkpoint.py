@@ -1,0 +1,84 @@
+# Copyright (c) dckd_mm contributors. All rights reserved.
+"""Checkpoint helpers: strict, safe loading with errors that say what to do."""
+import os.path as osp
+from collections import OrderedDict
+from typing import Any, Dict, Iterable, List, Mapping
+
+import torch.nn as nn
+from torch import Tensor
+
+from ..compat.safe_loading import safe_load
+
+__all__ = ['extract_state_dict', 'load_model_strict', 'describe_mismatch']
+
+
+def extract_state_dict(checkpoint: Any) -> Dict[str, Tensor]:
+    """The state dict inside an mmengine / RepDistiller / plain checkpoint.
+
+    Accepts ``{'state_dict': ...}`` (mmengine), ``{'model': ...}``
+    (RepDistiller, SimKD, mdistiller) or a bare state dict; strips a
+    ``module.`` (DataParallel) prefix.
+    """
+    if isinstance(checkpoint, Mapping):
+        for key in ('state_dict', 'model'):
+            if key in checkpoint and isinstance(checkpoint[key], Mapping):
+                checkpoint = checkpoint[key]
+                break
+    if not isinstance(checkpoint, Mapping) or not all(
+            isinstance(v, Tensor) for v in checkpoint.values()):
+        raise ValueError('the checkpoint holds no state dict of tensors '
+                         "(expected 'state_dict', 'model' or a bare state "
+                         'dict).')
+    return OrderedDict(
+        (k[len('module.'):] if k.startswith('module.') else k, v)
+        for k, v in checkpoint.items())
+
+
+def describe_mismatch(missing: Iterable[str], unexpected: Iterable[str],
+                      limit: int = 8) -> str:
+    missing, unexpected = sorted(missing), sorted(unexpected)
+    parts: List[str] = []
+    if missing:
+        parts.append(f'{len(missing)} missing key(s), e.g. '
+                     f'{missing[:limit]}')
+    if unexpected:
+        parts.append(f'{len(unexpected)} unexpected key(s), e.g. '
+                     f'{unexpected[:limit]}')
+    return '; '.join(parts)
+
+
+def load_model_strict(model: nn.Module, path: str, what: str = 'teacher',
+                      config_key: str = 'teacher_ckpt') -> None:
+    """Load ``path`` into ``model``, refusing any key or shape mismatch.
+
+    Raises:
+        FileNotFoundError: no file at ``path``, with how to get one.
+        ValueError: keys or shapes do not fit the model.
+    """
+    if not osp.isfile(osp.expanduser(str(path))):
+        raise FileNotFoundError(
+            f'{what} checkpoint {path!r} (config key {config_key!r}) does '
+            'not exist. Train the teacher with its config under '
+            'configs/teachers/, or convert a RepDistiller/SimKD file with '
+            'tools/convert_repdistiller_ckpt.py, then set '
+            f'{config_key} (or --cfg-options model.{config_key}=PATH).')
+    state = extract_state_dict(safe_load(path, map_location='cpu'))
+    own = model.state_dict()
+    missing = set(own) - set(state)
+    unexpected = set(state) - set(own)
+    shapes = [
+        f'{k}: checkpoint {tuple(state[k].shape)} vs model '
+        f'{tuple(own[k].shape)}' for k in sorted(set(own) & set(state))
+        if tuple(state[k].shape) != tuple(own[k].shape)
+    ]
+    if missing or unexpected or shapes:
+        detail = describe_mismatch(missing, unexpected)
+        if shapes:
+            detail += ('; ' if detail else '') + \
+                f'{len(shapes)} shape mismatch(es), e.g. {shapes[:4]}'
+        raise ValueError(
+            f'{what} checkpoint {path!r} does not fit the {what} model in '
+            f'the config: {detail}. Check the architecture (and '
+            'num_classes) in the config, or convert a RepDistiller/SimKD '
+            'file first with tools/convert_repdistiller_ckpt.py.')
+    model.load_state_dict(state, strict=True)

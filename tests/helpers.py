@@ -1,0 +1,83 @@
+# Copyright (c) dckd_mm contributors. All rights reserved.
+"""Tiny data and checkpoints in the real formats, made by the tests."""
+import os
+import os.path as osp
+import pickle
+from typing import Optional
+
+import numpy as np
+import torch
+from mmengine.config import Config
+
+
+def write_cifar100(root: str, n_train: int = 4, n_test: int = 4,
+                   seed: int = 0) -> str:
+    """Write ``root/cifar-100-python/{train,test,meta}`` exactly as the
+    official archive lays them out (latin1-compatible pickles of dicts with
+    bytes keys decoded by ``encoding='latin1'``)."""
+    rng = np.random.RandomState(seed)
+    folder = osp.join(root, 'cifar-100-python')
+    os.makedirs(folder, exist_ok=True)
+    for split, n in (('train', n_train), ('test', n_test)):
+        entry = {
+            'filenames': [f'img_{i}.png' for i in range(n)],
+            'batch_label': f'{split} batch',
+            'fine_labels': [int(x) for x in rng.randint(0, 100, n)],
+            'coarse_labels': [int(x) for x in rng.randint(0, 20, n)],
+            'data': rng.randint(0, 256, (n, 3072)).astype(np.uint8),
+        }
+        with open(osp.join(folder, split), 'wb') as f:
+            pickle.dump(entry, f, protocol=2)
+    meta = {
+        'fine_label_names': [f'class_{i}' for i in range(100)],
+        'coarse_label_names': [f'super_{i}' for i in range(20)],
+    }
+    with open(osp.join(folder, 'meta'), 'wb') as f:
+        pickle.dump(meta, f, protocol=2)
+    return root
+
+
+def build_model(cfg: dict, scope: str = 'mmpretrain') -> torch.nn.Module:
+    """Build a model config dict in ``scope`` (registers dckd_mm first)."""
+    import dckd_mm  # noqa: F401
+    from mmengine.registry import DefaultScope
+    from mmpretrain.registry import MODELS
+    cfg = dict(cfg)
+    name = f'dckd_tests_{scope}'
+    if not DefaultScope.check_instance_created(name):
+        DefaultScope.get_instance(name, scope_name=scope)
+    return MODELS.build(cfg)
+
+
+def save_teacher_ckpt(model_cfg: dict, path: str,
+                      seed: int = 0) -> torch.nn.Module:
+    """Random-weight teacher saved as an mmengine-style checkpoint."""
+    torch.manual_seed(seed)
+    teacher = build_model(model_cfg)
+    torch.save({'state_dict': teacher.state_dict(), 'meta': {}}, path)
+    return teacher
+
+
+def tiny_run_cfg(config: str, work_dir: str, data_root: str,
+                 teacher_ckpt: Optional[str] = None,
+                 batch_size: int = 2) -> Config:
+    """A real config, shrunk to tiny data and one iteration (tests only)."""
+    cfg = Config.fromfile(config)
+    cfg.work_dir = work_dir
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dl = cfg.get(key)
+        if dl is None:
+            continue
+        dl.batch_size = batch_size
+        dl.num_workers = 0
+        dl.persistent_workers = False
+        if dl.dataset.get('type') == 'SafeCIFAR100':
+            dl.dataset.data_root = data_root
+            dl.dataset.verify_md5 = False
+    cfg.train_cfg = dict(by_epoch=True, max_epochs=1, val_interval=1)
+    cfg.default_hooks.logger.interval = 1
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1)
+    cfg.log_level = 'WARNING'
+    if teacher_ckpt is not None and 'teacher_ckpt' in cfg.model:
+        cfg.model.teacher_ckpt = teacher_ckpt
+    return cfg

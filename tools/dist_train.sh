@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Usage: tools/dist_train.sh CONFIG NUM_PROCS [train.py options]
+# On CPU add --cfg-options env_cfg.dist_cfg.backend=gloo.
+CONFIG=$1
+NPROCS=$2
+PORT=${PORT:-29500}
+cd "$(dirname "$0")/.." || exit 1
+PYTHONPATH="$(pwd):${PYTHONPATH:-}" \
+torchrun --nproc_per_node="$NPROCS" --master_port="$PORT" \
+    tools/train.py "$CONFIG" --launcher pytorch "${@:3}"
