@@ -121,14 +121,15 @@ def safe_load(path: str,
                 path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         text = str(err)
-        if 'Weights only load failed' not in text and \
-                'Unsupported global' not in text and \
+        names = _unsafe_globals(path)
+        # torch words every weights-only failure "Weights only load failed";
+        # only a disallowed global (or a refused getattr) means untrusted.
+        if not names and 'Unsupported global' not in text and \
                 'refused getattr' not in text:
             raise CorruptCheckpointError(
                 f'checkpoint {path} cannot be read: it is corrupt, truncated '
-                f'or not a PyTorch checkpoint ({text.splitlines()[0]}).'
+                'or not a PyTorch checkpoint. Re-download or re-create it.'
             ) from None
-        names = _unsafe_globals(path)
         named = ', '.join(names) if names else 'callables'
         raise UntrustedCheckpointError(
             f'refused to load untrusted checkpoint {path}: its pickle asks '

@@ -51,6 +51,7 @@ class SimKDDistill(SingleTeacherDistill):
                  teacher_ckpt: Optional[str] = None,
                  calculate_student_loss: bool = False,
                  **kwargs: Any) -> None:
+        _check_student_head(kwargs.get('architecture'))
         super().__init__(
             *args,
             teacher_ckpt=None,
@@ -60,12 +61,7 @@ class SimKDDistill(SingleTeacherDistill):
         if teacher_ckpt:
             load_model_strict(self.teacher, teacher_ckpt)
             self.teacher._is_init = True
-        head = getattr(self.student, 'head', None)
-        if not isinstance(head, SimKDClsHead):
-            raise TypeError(
-                'SimKDDistill needs a student whose head is a SimKDClsHead '
-                f'(projector + reused teacher classifier), got '
-                f'{type(head).__name__}.')
+        head = self.student.head
         t_fc = self._teacher_fc()
         if tuple(t_fc.weight.shape) != tuple(head.fc.weight.shape):
             raise ValueError(
@@ -123,3 +119,23 @@ class SimKDDistill(SingleTeacherDistill):
         return super().loss(batch_inputs, data_samples)
 
 
+def _check_student_head(architecture: Any) -> None:
+    """Refuse, before recorders are attached, a student config whose head
+    is not a :class:`SimKDClsHead`."""
+    if isinstance(architecture, dict):
+        head = architecture.get('head') or {}
+        head_type = head.get('type') if isinstance(head, dict) else head
+        if isinstance(head_type, str):
+            ok = head_type.split('.')[-1] == 'SimKDClsHead'
+        else:
+            ok = isinstance(head_type, type) and issubclass(
+                head_type, SimKDClsHead)
+    else:
+        ok = isinstance(getattr(architecture, 'head', None), SimKDClsHead)
+    if not ok:
+        found = head_type if isinstance(architecture, dict) else type(
+            getattr(architecture, 'head', None)).__name__
+        raise TypeError(
+            'SimKDDistill needs a student whose head is a SimKDClsHead '
+            f'(projector + reused teacher classifier), got {found!r}. Use '
+            "SingleTeacherDistill for plain logit distillation.")

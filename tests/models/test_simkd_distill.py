@@ -1,0 +1,185 @@
+# Copyright (c) dckd_mm contributors. All rights reserved.
+"""SimKDDistill: frozen teacher, gradient flow, predict path, errors."""
+import copy
+
+import pytest
+import torch
+from mmengine.config import Config
+from mmengine.optim import OptimWrapper
+from mmpretrain.structures import DataSample
+
+import dckd_mm  # noqa: F401
+from dckd_mm.models.zoo import CIFAR_ZOO
+from tests.helpers import build_model, save_teacher_ckpt
+
+BASE = 'configs/_base_/distill/simkd_dckd.py'
+
+
+def algo_cfg(teacher: str, student: str, ckpt: str,
+             num_classes: int = 10) -> dict:
+    cfg = Config.fromfile(BASE).model.to_dict()
+    t, s = CIFAR_ZOO[teacher], CIFAR_ZOO[student]
+    cfg['teacher']['backbone'] = dict(t.backbone)
+    cfg['teacher']['head'].update(in_channels=t.channels,
+                                  num_classes=num_classes)
+    cfg['architecture']['backbone'] = dict(s.backbone)
+    cfg['architecture']['head'].update(
+        in_channels=t.channels, num_classes=num_classes)
+    cfg['architecture']['head']['projector'].update(
+        in_channels=s.channels, out_channels=t.channels)
+    cfg['teacher_ckpt'] = ckpt
+    cfg['data_preprocessor'] = dict(
+        type='mmpretrain.ClsDataPreprocessor', num_classes=num_classes)
+    return cfg
+
+
+def build_algo(tmp_path, teacher='resnet20', student='resnet8', **kw):
+    cfg = algo_cfg(teacher, student, str(tmp_path / 'teacher.pth'), **kw)
+    save_teacher_ckpt(cfg['teacher'], str(tmp_path / 'teacher.pth'))
+    algo = build_model(dict(cfg, _scope_='mmrazor'))
+    algo.init_weights()
+    return algo
+
+
+def batch(n=4, num_classes=10, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, 32, 32, generator=g)
+    labels = torch.randint(0, num_classes, (n, ), generator=g)
+    samples = [DataSample().set_gt_label(int(y)) for y in labels]
+    return x, samples
+
+
+def snapshot(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def test_student_head_reuses_frozen_teacher_classifier(tmp_path):
+    algo = build_algo(tmp_path)
+    s_fc, t_fc = algo.student.head.fc, algo.teacher.head.fc
+    assert torch.equal(s_fc.weight, t_fc.weight)
+    assert torch.equal(s_fc.bias, t_fc.bias)
+    assert not any(p.requires_grad for p in s_fc.parameters())
+    assert not any(p.requires_grad for p in algo.teacher.parameters())
+    # the teacher weights are the checkpoint's, not a fresh init
+    saved = torch.load(tmp_path / 'teacher.pth')['state_dict']
+    assert torch.equal(saved['head.fc.weight'], t_fc.weight)
+
+
+def test_training_steps_freeze_teacher_and_train_student(tmp_path):
+    algo = build_algo(tmp_path)
+    algo.train()
+    assert not algo.teacher.training
+    teacher_before = snapshot(algo.teacher)
+    fc_before = snapshot(algo.student.head.fc)
+    backbone_before = snapshot(algo.student.backbone)
+    optim = OptimWrapper(
+        torch.optim.SGD(algo.parameters(), lr=0.1, momentum=0.9,
+                        weight_decay=5e-4))
+    for step in range(3):
+        x, samples = batch(seed=step)
+        losses = algo.loss(x, samples)
+        assert set(losses) == {'distill.loss_feat', 'distill.loss_dckd'}
+        assert all(torch.isfinite(v) for v in losses.values())
+        optim.zero_grad()
+        sum(losses.values()).backward()
+        if step == 0:
+            for name, p in algo.teacher.named_parameters():
+                assert p.grad is None, name
+            for p in algo.student.head.fc.parameters():
+                assert p.grad is None
+            proj = algo.student.head.projector
+            assert all(p.grad is not None and p.grad.abs().sum() > 0
+                       for p in proj.parameters())
+            assert algo.student.backbone.conv1.weight.grad.abs().sum() > 0
+        optim.step()
+    after = snapshot(algo.teacher)
+    for k, v in teacher_before.items():  # weights and BN buffers, bitwise
+        assert torch.equal(v, after[k]), k
+    for k, v in fc_before.items():
+        assert torch.equal(v, algo.student.head.fc.state_dict()[k]), k
+    changed = snapshot(algo.student.backbone)
+    assert any(not torch.equal(v, changed[k])
+               for k, v in backbone_before.items())
+
+
+def test_predict_equals_training_path_in_eval(tmp_path):
+    algo = build_algo(tmp_path, teacher='vgg8', student='resnet8')
+    algo.train()
+    x, samples = batch()
+    algo.loss(x, samples)  # records the teacher's 4x4 map size
+    assert algo.student.head.target_hw.tolist() == [4, 4]
+    algo.eval()
+    data = algo.data_preprocessor(dict(inputs=x, data_samples=samples))
+    rec = algo.distiller.student_recorders.get_recorder('logits')
+    algo.distiller.set_deliveries_override(False)
+    with algo.distiller.student_recorders, torch.no_grad():
+        algo.student(data['inputs'], data['data_samples'], mode='loss')
+    train_logits = rec.get_record_data()
+    with torch.no_grad():
+        preds = algo(data['inputs'], copy.deepcopy(samples), mode='predict')
+        tensor_logits = algo.student(data['inputs'], mode='tensor')
+    torch.testing.assert_close(tensor_logits, train_logits)
+    pred_scores = torch.stack([p.pred_score for p in preds])
+    torch.testing.assert_close(pred_scores, train_logits.softmax(1))
+    # the student's logits really go through the projector and the pooled
+    # 4x4 map: recompute by hand.
+    head = algo.student.head
+    with torch.no_grad():
+        f = algo.student.backbone(data['inputs'])[-1]
+        f = torch.nn.functional.adaptive_avg_pool2d(f, (4, 4))
+        manual = head.fc(head.projector(f).mean((2, 3)))
+    torch.testing.assert_close(manual, train_logits)
+
+
+def test_student_map_smaller_than_teacher(tmp_path):
+    """ShuffleV1 (4x4) from resnet20 (8x8): the teacher map is pooled."""
+    algo = build_algo(tmp_path, teacher='resnet20', student='ShuffleV1')
+    algo.train()
+    losses = algo.loss(*batch())
+    assert torch.isfinite(sum(losses.values()))
+
+
+def test_build_errors(tmp_path):
+    ckpt = str(tmp_path / 'teacher.pth')
+    cfg = algo_cfg('resnet20', 'resnet8', ckpt)
+    save_teacher_ckpt(cfg['teacher'], ckpt)
+    # projector output channels do not match the teacher classifier
+    bad = copy.deepcopy(cfg)
+    bad['architecture']['head']['projector']['out_channels'] = 32
+    with pytest.raises(ValueError, match="projector's out_channels"):
+        build_model(dict(bad, _scope_='mmrazor'))
+    # student head classes differ from the teacher's
+    bad = copy.deepcopy(cfg)
+    bad['architecture']['head']['num_classes'] = 100
+    with pytest.raises(ValueError, match='num_classes'):
+        build_model(dict(bad, _scope_='mmrazor'))
+    # missing teacher checkpoint
+    bad = copy.deepcopy(cfg)
+    bad['teacher_ckpt'] = str(tmp_path / 'nope.pth')
+    with pytest.raises(FileNotFoundError, match='teacher_ckpt'):
+        build_model(dict(bad, _scope_='mmrazor'))
+    # a checkpoint of another architecture
+    other = str(tmp_path / 'other.pth')
+    save_teacher_ckpt(algo_cfg('resnet8x4', 'resnet8', ckpt)['teacher'],
+                      other)
+    bad = copy.deepcopy(cfg)
+    bad['teacher_ckpt'] = other
+    with pytest.raises(ValueError, match='does not fit'):
+        build_model(dict(bad, _scope_='mmrazor'))
+    # a student without the SimKD head
+    bad = copy.deepcopy(cfg)
+    bad['architecture']['head'] = dict(
+        type='LinearClsHead', num_classes=10, in_channels=64)
+    bad['architecture']['neck'] = dict(type='GlobalAveragePooling')
+    with pytest.raises(TypeError, match='SimKDClsHead'):
+        build_model(dict(bad, _scope_='mmrazor'))
+
+
+def test_projector_in_channels_mismatch_is_clear(tmp_path):
+    ckpt = str(tmp_path / 'teacher.pth')
+    cfg = algo_cfg('resnet20', 'resnet8', ckpt)
+    cfg['architecture']['head']['projector']['in_channels'] = 32
+    save_teacher_ckpt(cfg['teacher'], ckpt)
+    algo = build_model(dict(cfg, _scope_='mmrazor'))
+    with pytest.raises(ValueError, match="student's last stage"):
+        algo.loss(*batch())
