@@ -27,7 +27,7 @@ model = dict(
                 preds_S=dict(from_student=True, recorder='fc'),
                 preds_T=dict(from_student=False, recorder='fc'),
                 gt_labels=dict(
-                    recorder='gt_labels', from_student=True, data_idx=1))))))
+                    recorder='gt_labels', from_student=True, data_idx=1)))))
 
 # Validation reports the student and the teacher.
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')

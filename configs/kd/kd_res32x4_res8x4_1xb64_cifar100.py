@@ -25,7 +25,7 @@ model = dict(
         loss_forward_mappings=dict(
             loss_kd=dict(
                 preds_S=dict(from_student=True, recorder='fc'),
-                preds_T=dict(from_student=False, recorder='fc'))))))
+                preds_T=dict(from_student=False, recorder='fc')))))
 
 # Validation reports the student and the teacher.
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
