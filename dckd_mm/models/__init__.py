@@ -1,5 +1,6 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
 from . import algorithms, backbones, connectors, heads, losses
+from .builder import build_model
 from .algorithms import SimKDDistill
 from .connectors import SimKDProjector
 from .heads import SimKDClsHead
@@ -8,5 +9,5 @@ from .losses import DCKDLoss, SimKDFeatureLoss, dckd_loss
 __all__ = [
     'algorithms', 'backbones', 'connectors', 'heads', 'losses',
     'SimKDDistill', 'SimKDProjector', 'SimKDClsHead', 'DCKDLoss',
-    'SimKDFeatureLoss', 'dckd_loss'
+    'SimKDFeatureLoss', 'dckd_loss', 'build_model'
 ]

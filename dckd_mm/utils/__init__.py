@@ -1,5 +1,8 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
-from .checkpoint import (describe_mismatch, extract_state_dict,
+from .checkpoint import (atomic_save, describe_mismatch, extract_state_dict,
                          load_model_strict)
 
-__all__ = ['extract_state_dict', 'load_model_strict', 'describe_mismatch']
+__all__ = [
+    'extract_state_dict', 'load_model_strict', 'describe_mismatch',
+    'atomic_save'
+]

@@ -1,5 +1,6 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
 """Checkpoint helpers: strict, safe loading with errors that say what to do."""
+import os
 import os.path as osp
 from collections import OrderedDict
 from typing import Any, Dict, Iterable, List, Mapping
@@ -9,7 +10,10 @@ from torch import Tensor
 
 from ..compat.safe_loading import safe_load
 
-__all__ = ['extract_state_dict', 'load_model_strict', 'describe_mismatch']
+__all__ = [
+    'extract_state_dict', 'load_model_strict', 'describe_mismatch',
+    'atomic_save'
+]
 
 
 def extract_state_dict(checkpoint: Any) -> Dict[str, Tensor]:
@@ -82,3 +86,14 @@ def load_model_strict(model: nn.Module, path: str, what: str = 'teacher',
             'num_classes) in the config, or convert a RepDistiller/SimKD '
             'file first with tools/convert_repdistiller_ckpt.py.')
     model.load_state_dict(state, strict=True)
+
+
+def atomic_save(obj: Any, path: str) -> None:
+    """``torch.save`` to ``path.partial`` then rename: a crash never leaves
+    a half-written file under ``path``."""
+    import torch
+    if osp.dirname(path):
+        os.makedirs(osp.dirname(path), exist_ok=True)
+    tmp = path + '.partial'
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
