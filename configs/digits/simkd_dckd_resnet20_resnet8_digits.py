@@ -1,0 +1,13 @@
+# SimKD feature loss + DCKD (the paper's setting) resnet20 -> resnet8.
+_base_ = ['./_distill_common.py', '../_base_/distill/simkd_dckd.py']
+model = dict(
+    teacher_ckpt={{_base_.teacher_ckpt}},
+    architecture=dict(
+        backbone=dict(arch='resnet8'),
+        head=dict(
+            num_classes=10,
+            in_channels=64,
+            projector=dict(in_channels=64, out_channels=64))),
+    teacher=dict(
+        backbone=dict(arch='resnet20'),
+        head=dict(num_classes=10, in_channels=64)))
