@@ -237,6 +237,15 @@ def test_autocast(dtype):
     assert_close(loss, ref)
 
 
+def test_mixed_dtypes_student_bf16_teacher_fp32():
+    s, t, y = make(dtype=torch.float32)
+    s16 = s.to(torch.bfloat16).requires_grad_()
+    loss = dckd_loss(s16, t, y)
+    loss.backward()
+    assert s16.grad.dtype == torch.bfloat16
+    assert_close(loss, dckd_loss(s.to(torch.bfloat16).float(), t, y))
+
+
 @pytest.mark.parametrize('rule', RULES)
 def test_zero_at_equality(rule):
     s, _, y = make(dtype=torch.float32)

@@ -43,10 +43,10 @@ REDUCTIONS = ('batchmean', 'sum', 'none')
 # Mask rules. Each returns ``(acquired, target_weight)``:
 #   acquired      (N, C) bool, True on non-target classes removed from K;
 #   target_weight (N,) float, the SKD factor ``m``.
-# They receive detached float32 logits already divided by ``tau`` and the
-# (N, C) one-hot target mask. They run under ``torch.no_grad()``.
+# They receive ``z``, the detached student and teacher logits divided by
+# ``tau`` and stacked as (2, N, C), and the (N, C) one-hot target mask.
 # ----------------------------------------------------------------------------
-def _mask_student_ge_teacher(zs: Tensor, zt: Tensor,
+def _mask_student_ge_teacher(z: Tensor,
                              gt_mask: Tensor) -> Tuple[Tensor, Tensor]:
     """``A = {k != y : p_s[k] >= p_t[k]}``; ``m = [p_s[y] < p_t[y]]``.
 
@@ -54,27 +54,25 @@ def _mask_student_ge_teacher(zs: Tensor, zt: Tensor,
     with large logits both probabilities can round to 0 and a ``0 >= 0``
     tie would wrongly mark a class as acquired.
     """
-    ge = F.log_softmax(zs, dim=1) >= F.log_softmax(zt, dim=1)
-    acquired = ge & ~gt_mask
+    logp = F.log_softmax(z, dim=2)
+    ge = logp[0] >= logp[1]
     target_held = (ge & gt_mask).any(dim=1)
-    return acquired, (~target_held).to(zs.dtype)
+    return ge & ~gt_mask, (~target_held).to(z.dtype)
 
 
-def _mask_none(zs: Tensor, zt: Tensor,
-               gt_mask: Tensor) -> Tuple[Tensor, Tensor]:
+def _mask_none(z: Tensor, gt_mask: Tensor) -> Tuple[Tensor, Tensor]:
     """``A`` empty and ``m = 1``: DCKD reduces to DKD."""
-    return (torch.zeros_like(gt_mask), zs.new_ones(zs.shape[0]))
+    return torch.zeros_like(gt_mask), z.new_ones(z.shape[1])
 
 
-def _mask_student_correct(zs: Tensor, zt: Tensor,
+def _mask_student_correct(z: Tensor,
                           gt_mask: Tensor) -> Tuple[Tensor, Tensor]:
     """``A`` empty; ``m = 0`` where the student's top-1 is the label."""
-    correct = gt_mask.gather(1, zs.argmax(dim=1, keepdim=True)).squeeze(1)
-    return torch.zeros_like(gt_mask), (~correct).to(zs.dtype)
+    correct = gt_mask.gather(1, z[0].argmax(dim=1, keepdim=True)).squeeze(1)
+    return torch.zeros_like(gt_mask), (~correct).to(z.dtype)
 
 
-MASK_RULES: Dict[str, Callable[[Tensor, Tensor, Tensor], Tuple[Tensor,
-                                                              Tensor]]] = {
+MASK_RULES: Dict[str, Callable[[Tensor, Tensor], Tuple[Tensor, Tensor]]] = {
     'student_ge_teacher': _mask_student_ge_teacher,
     'none': _mask_none,
     'student_correct': _mask_student_correct,
@@ -155,29 +153,65 @@ def _check_options(tau: float, mask: str, parts: str,
                          f'{REDUCTIONS}.')
 
 
-def _kl_rows(log_t: Tensor, log_s: Tensor, valid: Tensor) -> Tensor:
-    """Row sums of ``p_t * (log p_t - log p_s)`` over ``valid`` entries.
+class _DCKDParts(torch.autograd.Function):
+    """Per-sample ``(SKD, PKD)`` with an analytic backward.
 
-    Invalid entries (``-inf`` logs of masked classes) contribute exactly 0
-    and no NaN reaches the gradient.
+    Inputs: ``preds_S`` (N, C) raw student logits (the differentiable
+    input); ``z`` (2, N, C) detached student and teacher logits divided by
+    ``tau`` (float32 or wider); ``labels`` (N,); ``rest`` (N, C) bool, the
+    kept non-target classes ``R = non-target minus A``; ``m`` (N,) the SKD
+    target factor; ``tau``.
+
+    With ``q = softmax over R``, ``b_y = p_K(y)`` (``K = {y} U R``) and
+    ``delta = b_y^s - b_y^t``, the gradients w.r.t. ``z_s = preds_S / tau``
+    are ``dSKD/dz_y = m tau^2 delta``, ``dSKD/dz_k = -m tau^2 delta q^s_k``
+    (k in R), ``dPKD/dz_k = tau^2 (q^s_k - q^t_k)`` (k in R) and 0 on A:
+    backward keeps ``q^s``, ``q^t`` and (N,) vectors instead of autograd's
+    graph of ~25 (N, C) intermediates, and student and teacher share each
+    kernel through the stacked ``z``.
     """
-    zero = log_s.new_zeros(())
-    log_t = torch.where(valid, log_t, zero)
-    log_s = torch.where(valid, log_s, zero)
-    terms = torch.where(valid, log_t.exp() * (log_t - log_s), zero)
-    return terms.sum(dim=1)
 
+    @staticmethod
+    def forward(ctx, preds_S: Tensor, z: Tensor, labels: Tensor,
+                rest: Tensor, m: Tensor, tau: float) -> Tuple[Tensor, Tensor]:
+        has_rest = rest.any(dim=1)
+        not_rest = ~rest
+        z_y = z.gather(2, labels.view(1, -1, 1).expand(2, -1, 1)).squeeze(2)
+        lse_r = torch.logsumexp(z.masked_fill(not_rest, float('-inf')), 2)
+        zero = z.new_zeros(())
+        # q = softmax over R: exactly 0 outside R, all-zero rows if R empty
+        q = torch.exp(z - torch.where(has_rest, lse_r, zero).unsqueeze(2))
+        q.masked_fill_(not_rest, 0.0)
+        # binary (target, rest) over K in log space; logaddexp takes -inf
+        lk = torch.logaddexp(z_y, lse_r)
+        lb_y, lb_r = z_y - lk, lse_r - lk  # rows: student, teacher
+        bt_y = lb_y[1].exp()
+        rest_term = torch.where(has_rest,
+                                lb_r[1].exp() * (lb_r[1] - lb_r[0]), zero)
+        kl_bin = bt_y * (lb_y[1] - lb_y[0]) + rest_term
+        # KL(q_t || q_s) = sum_R q_t (z_t - z_s) + lse_r^s - lse_r^t
+        pkd = torch.where(has_rest, (q[1] * (z[1] - z[0])).sum(1) +
+                          lse_r[0] - lse_r[1], zero)
+        scale = float(tau)**2
+        ctx.save_for_backward(q, labels, m * (lb_y[0].exp() - bt_y))
+        ctx.scale, ctx.tau, ctx.dtype = scale, float(tau), preds_S.dtype
+        return m * kl_bin * scale, pkd * scale
 
-def _masked_log_softmax(z: Tensor, drop: Tensor,
-                        row_ok: Tensor) -> Tensor:
-    """``log_softmax`` over the classes not in ``drop`` (masked to -inf).
-
-    Rows where every class is dropped (``row_ok`` False) are computed on the
-    unmasked logits instead so that neither value nor gradient is NaN; the
-    caller discards them.
-    """
-    drop = drop & row_ok.unsqueeze(1)
-    return F.log_softmax(z.masked_fill(drop, float('-inf')), dim=1)
+    @staticmethod
+    def backward(ctx, g_skd: Optional[Tensor],
+                 g_pkd: Optional[Tensor]) -> tuple:
+        q, labels, mdelta = ctx.saved_tensors
+        # d/dpreds_S = d/dz_s / tau: fold 1/tau into the scale
+        scale = ctx.scale / ctx.tau
+        if g_skd is None:
+            g_skd = torch.zeros_like(mdelta)
+        if g_pkd is None:
+            g_pkd = torch.zeros_like(mdelta)
+        a = (scale * g_pkd).unsqueeze(1)
+        b = (scale * g_skd * mdelta).unsqueeze(1)
+        grad = q[0] * (a - b) - q[1] * a
+        grad.scatter_add_(1, labels.unsqueeze(1), b)
+        return grad.to(ctx.dtype), None, None, None, None, None
 
 
 def dckd_parts(preds_S: Tensor,
@@ -205,43 +239,26 @@ def dckd_parts(preds_S: Tensor,
     """
     _check_options(tau, mask, 'both', 'none')
     labels = validate_logits_and_labels(preds_S, preds_T, gt_labels,
-                                        check_finite)
+                                        check_finite=False)
     # float32 at least (fp16/bf16 logits under autocast are upcast);
     # float64 stays float64.
     dtype = torch.promote_types(preds_S.dtype, torch.float32)
-    zs = preds_S.to(dtype) / tau
-    zt = preds_T.detach().to(dtype) / tau
-    gt_mask = F.one_hot(labels, zs.shape[1]).bool()
     with torch.no_grad():
-        acquired, m = MASK_RULES[mask](zs.detach(), zt, gt_mask)
-    rest = ~(acquired | gt_mask)  # non-target classes kept: K minus {y}
-    has_rest = rest.any(dim=1)
-
-    # SKD: binary (target, rest) distribution over the support K.
-    def binary_logs(z: Tensor) -> Tuple[Tensor, Tensor]:
-        lse_k = torch.logsumexp(z.masked_fill(acquired, float('-inf')), 1)
-        safe_rest = z.masked_fill(~rest & has_rest.unsqueeze(1),
-                                  float('-inf'))
-        lse_rest = torch.logsumexp(safe_rest, 1)
-        log_target = z.gather(1, labels.unsqueeze(1)).squeeze(1) - lse_k
-        return log_target, lse_rest - lse_k
-
-    with torch.no_grad():
-        lt_y, lt_r = binary_logs(zt)
-    ls_y, ls_r = binary_logs(zs)
-    bin_valid = torch.stack([torch.ones_like(has_rest), has_rest], dim=1)
-    skd = _kl_rows(
-        torch.stack([lt_y, lt_r], 1), torch.stack([ls_y, ls_r], 1),
-        bin_valid)
-
-    # PKD: distribution among the kept non-target classes.
-    with torch.no_grad():
-        log_qt = _masked_log_softmax(zt, ~rest, has_rest)
-    log_qs = _masked_log_softmax(zs, ~rest, has_rest)
-    pkd = _kl_rows(log_qt, log_qs, rest & has_rest.unsqueeze(1))
-
-    scale = float(tau)**2
-    return m * skd * scale, pkd * scale
+        z = torch.stack((preds_S.detach().to(dtype),
+                         preds_T.detach().to(dtype))).div_(tau)
+        gt_mask = torch.zeros_like(z[0], dtype=torch.bool).scatter_(
+            1, labels.unsqueeze(1), True)
+        acquired, m = MASK_RULES[mask](z, gt_mask)
+        rest = ~(acquired | gt_mask)
+    skd, pkd = _DCKDParts.apply(preds_S, z, labels, rest, m, tau)
+    # One (N,)-sized check instead of scanning both (N, C) inputs: only a
+    # non-finite result sends us back to the inputs to say what is wrong.
+    if check_finite and preds_S.numel() and not bool(
+            torch.isfinite(skd).all() & torch.isfinite(pkd).all()):
+        validate_logits_and_labels(preds_S, preds_T, labels, True)
+        raise ValueError('DCKD produced a non-finite value from finite '
+                         'logits; please report this with the inputs.')
+    return skd, pkd
 
 
 def dckd_loss(preds_S: Tensor,
