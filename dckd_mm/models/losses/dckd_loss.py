@@ -43,10 +43,11 @@ REDUCTIONS = ('batchmean', 'sum', 'none')
 # Mask rules. Each returns ``(acquired, target_weight)``:
 #   acquired      (N, C) bool, True on non-target classes removed from K;
 #   target_weight (N,) float, the SKD factor ``m``.
-# They receive ``z``, the detached student and teacher logits divided by
-# ``tau`` and stacked as (2, N, C), and the (N, C) one-hot target mask.
+# They receive ``lp``, the detached log-softmax of the student and teacher
+# logits divided by ``tau``, stacked as (2, N, C), and the (N, C) one-hot
+# target mask.
 # ----------------------------------------------------------------------------
-def _mask_student_ge_teacher(z: Tensor,
+def _mask_student_ge_teacher(lp: Tensor,
                              gt_mask: Tensor) -> Tuple[Tensor, Tensor]:
     """``A = {k != y : p_s[k] >= p_t[k]}``; ``m = [p_s[y] < p_t[y]]``.
 
@@ -54,22 +55,22 @@ def _mask_student_ge_teacher(z: Tensor,
     with large logits both probabilities can round to 0 and a ``0 >= 0``
     tie would wrongly mark a class as acquired.
     """
-    logp = F.log_softmax(z, dim=2)
-    ge = logp[0] >= logp[1]
+    ge = lp[0] >= lp[1]
     target_held = (ge & gt_mask).any(dim=1)
-    return ge & ~gt_mask, (~target_held).to(z.dtype)
+    return ge & ~gt_mask, (~target_held).to(lp.dtype)
 
 
-def _mask_none(z: Tensor, gt_mask: Tensor) -> Tuple[Tensor, Tensor]:
+def _mask_none(lp: Tensor, gt_mask: Tensor) -> Tuple[Tensor, Tensor]:
     """``A`` empty and ``m = 1``: DCKD reduces to DKD."""
-    return torch.zeros_like(gt_mask), z.new_ones(z.shape[1])
+    return torch.zeros_like(gt_mask), lp.new_ones(lp.shape[1])
 
 
-def _mask_student_correct(z: Tensor,
+def _mask_student_correct(lp: Tensor,
                           gt_mask: Tensor) -> Tuple[Tensor, Tensor]:
     """``A`` empty; ``m = 0`` where the student's top-1 is the label."""
-    correct = gt_mask.gather(1, z[0].argmax(dim=1, keepdim=True)).squeeze(1)
-    return torch.zeros_like(gt_mask), (~correct).to(z.dtype)
+    correct = gt_mask.gather(1, lp[0].argmax(dim=1,
+                                             keepdim=True)).squeeze(1)
+    return torch.zeros_like(gt_mask), (~correct).to(lp.dtype)
 
 
 MASK_RULES: Dict[str, Callable[[Tensor, Tensor], Tuple[Tensor, Tensor]]] = {
@@ -121,7 +122,7 @@ def validate_logits_and_labels(preds_S: Tensor, preds_T: Tensor,
         raise ValueError(
             'gt_labels must hold integer class indices, got dtype '
             f'{gt_labels.dtype}.')
-    if n > 0:
+    if n > 0 and bool(((gt_labels < 0) | (gt_labels >= c)).any()):
         lo, hi = int(gt_labels.min()), int(gt_labels.max())
         if lo < 0 or hi >= c:
             raise ValueError(
@@ -153,49 +154,92 @@ def _check_options(tau: float, mask: str, parts: str,
                          f'{REDUCTIONS}.')
 
 
+def _finish(lp: Tensor, q: Tensor, lp_y: Tensor, lse_r: Tensor, lk: Tensor,
+            has_rest: Tensor, m: Tensor, scale: float) -> tuple:
+    """SKD, PKD and the backward's ``m * delta`` from per-row log terms.
+
+    ``lp`` (2, n, C): log-probabilities (student, teacher); ``q`` the
+    softmax over R; ``lp_y``, ``lse_r``, ``lk``: (2, n) ``log p_y``,
+    ``log sum_R p`` and ``log sum_K p``. All are shift-invariant, so any
+    per-row normaliser of ``lp`` gives the same result.
+    """
+    zero = lp.new_zeros(())
+    lb_y, lb_r = lp_y - lk, lse_r - lk  # log b_y, log b_rest
+    bt_y = lb_y[1].exp()
+    rest_term = torch.where(has_rest, lb_r[1].exp() * (lb_r[1] - lb_r[0]),
+                            zero)
+    kl_bin = bt_y * (lb_y[1] - lb_y[0]) + rest_term
+    # KL(q_t || q_s) = sum_R q_t (lp_t - lp_s) + lse_r^s - lse_r^t
+    pkd = torch.where(has_rest, (q[1] * (lp[1] - lp[0])).sum(1) +
+                      lse_r[0] - lse_r[1], zero)
+    return m * kl_bin * scale, pkd * scale, m * (lb_y[0].exp() - bt_y)
+
+
+def _parts_exact(lp: Tensor, labels: Tensor, rest: Tensor, m: Tensor,
+                 scale: float) -> tuple:
+    """Masked ``logsumexp`` over R: exact for any logit range."""
+    has_rest = rest.any(dim=1)
+    not_rest = ~rest
+    lp_y = lp.gather(2, labels.view(1, -1, 1).expand(2, -1, 1)).squeeze(2)
+    lse_r = torch.logsumexp(lp.masked_fill(not_rest, float('-inf')), 2)
+    q = torch.exp(lp - torch.where(has_rest, lse_r,
+                                   lp.new_zeros(())).unsqueeze(2))
+    q.masked_fill_(not_rest, 0.0)
+    lk = torch.logaddexp(lp_y, lse_r)  # logaddexp accepts -inf
+    return (*_finish(lp, q, lp_y, lse_r, lk, has_rest, m, scale), q)
+
+
+def _parts_fast(lp: Tensor, labels: Tensor, rest: Tensor, m: Tensor,
+                scale: float) -> tuple:
+    """One ``exp`` of the log-probabilities and sums over R; returns also
+    the rows where a sum underflowed (to be redone by ``_parts_exact``)."""
+    has_rest = rest.any(dim=1)
+    idx = labels.view(1, -1, 1).expand(2, -1, 1)
+    q = lp.exp().mul_(rest)  # p on R, 0 elsewhere
+    s_r = q.sum(dim=2)
+    lp_y = lp.gather(2, idx).squeeze(2)
+    s_k = lp_y.exp() + s_r
+    tiny = torch.finfo(lp.dtype).tiny * 2**24
+    bad = ((s_r <= tiny) & has_rest).any(0) | (s_k <= tiny).any(0)
+    q.div_(torch.where(has_rest, s_r, lp.new_ones(())).unsqueeze(2))
+    out = _finish(lp, q, lp_y, s_r.log(), s_k.log(), has_rest, m, scale)
+    return (*out, q), bad
+
+
 class _DCKDParts(torch.autograd.Function):
     """Per-sample ``(SKD, PKD)`` with an analytic backward.
 
     Inputs: ``preds_S`` (N, C) raw student logits (the differentiable
-    input); ``z`` (2, N, C) detached student and teacher logits divided by
-    ``tau`` (float32 or wider); ``labels`` (N,); ``rest`` (N, C) bool, the
-    kept non-target classes ``R = non-target minus A``; ``m`` (N,) the SKD
-    target factor; ``tau``.
+    input); ``lp`` (2, N, C) detached log-softmax of student and teacher
+    logits divided by ``tau`` (float32 or wider); ``labels`` (N,); ``rest``
+    (N, C) bool, the kept non-target classes ``R = non-target minus A``;
+    ``m`` (N,) the SKD target factor; ``tau``.
 
     With ``q = softmax over R``, ``b_y = p_K(y)`` (``K = {y} U R``) and
     ``delta = b_y^s - b_y^t``, the gradients w.r.t. ``z_s = preds_S / tau``
     are ``dSKD/dz_y = m tau^2 delta``, ``dSKD/dz_k = -m tau^2 delta q^s_k``
-    (k in R), ``dPKD/dz_k = tau^2 (q^s_k - q^t_k)`` (k in R) and 0 on A:
-    backward keeps ``q^s``, ``q^t`` and (N,) vectors instead of autograd's
-    graph of ~25 (N, C) intermediates, and student and teacher share each
-    kernel through the stacked ``z``.
+    (k in R), ``dPKD/dz_k = tau^2 (q^s_k - q^t_k)`` (k in R) and 0 on A.
+    Backward keeps ``q`` and one (N,) vector instead of autograd's graph of
+    ~25 (N, C) intermediates. The forward sums probabilities over R (one
+    ``exp``); rows whose sums underflow (logit gaps of hundreds) are redone
+    with a masked ``logsumexp``.
     """
 
     @staticmethod
-    def forward(ctx, preds_S: Tensor, z: Tensor, labels: Tensor,
+    def forward(ctx, preds_S: Tensor, lp: Tensor, labels: Tensor,
                 rest: Tensor, m: Tensor, tau: float) -> Tuple[Tensor, Tensor]:
-        has_rest = rest.any(dim=1)
-        not_rest = ~rest
-        z_y = z.gather(2, labels.view(1, -1, 1).expand(2, -1, 1)).squeeze(2)
-        lse_r = torch.logsumexp(z.masked_fill(not_rest, float('-inf')), 2)
-        zero = z.new_zeros(())
-        # q = softmax over R: exactly 0 outside R, all-zero rows if R empty
-        q = torch.exp(z - torch.where(has_rest, lse_r, zero).unsqueeze(2))
-        q.masked_fill_(not_rest, 0.0)
-        # binary (target, rest) over K in log space; logaddexp takes -inf
-        lk = torch.logaddexp(z_y, lse_r)
-        lb_y, lb_r = z_y - lk, lse_r - lk  # rows: student, teacher
-        bt_y = lb_y[1].exp()
-        rest_term = torch.where(has_rest,
-                                lb_r[1].exp() * (lb_r[1] - lb_r[0]), zero)
-        kl_bin = bt_y * (lb_y[1] - lb_y[0]) + rest_term
-        # KL(q_t || q_s) = sum_R q_t (z_t - z_s) + lse_r^s - lse_r^t
-        pkd = torch.where(has_rest, (q[1] * (z[1] - z[0])).sum(1) +
-                          lse_r[0] - lse_r[1], zero)
         scale = float(tau)**2
-        ctx.save_for_backward(q, labels, m * (lb_y[0].exp() - bt_y))
+        (skd, pkd, mdelta, q), bad = _parts_fast(lp, labels, rest, m, scale)
+        if bool(bad.any()):
+            rows = bad.nonzero().squeeze(1)
+            e_skd, e_pkd, e_md, e_q = _parts_exact(
+                lp.index_select(1, rows), labels[rows], rest[rows], m[rows],
+                scale)
+            skd[rows], pkd[rows], mdelta[rows] = e_skd, e_pkd, e_md
+            q[:, rows] = e_q
+        ctx.save_for_backward(q, labels, mdelta)
         ctx.scale, ctx.tau, ctx.dtype = scale, float(tau), preds_S.dtype
-        return m * kl_bin * scale, pkd * scale
+        return skd, pkd
 
     @staticmethod
     def backward(ctx, g_skd: Optional[Tensor],
@@ -246,15 +290,16 @@ def dckd_parts(preds_S: Tensor,
     with torch.no_grad():
         z = torch.stack((preds_S.detach().to(dtype),
                          preds_T.detach().to(dtype))).div_(tau)
-        gt_mask = torch.zeros_like(z[0], dtype=torch.bool).scatter_(
+        lp = F.log_softmax(z, dim=2)
+        gt_mask = torch.zeros_like(lp[0], dtype=torch.bool).scatter_(
             1, labels.unsqueeze(1), True)
-        acquired, m = MASK_RULES[mask](z, gt_mask)
+        acquired, m = MASK_RULES[mask](lp, gt_mask)
         rest = ~(acquired | gt_mask)
-    skd, pkd = _DCKDParts.apply(preds_S, z, labels, rest, m, tau)
+    skd, pkd = _DCKDParts.apply(preds_S, lp, labels, rest, m, tau)
     # One (N,)-sized check instead of scanning both (N, C) inputs: only a
     # non-finite result sends us back to the inputs to say what is wrong.
     if check_finite and preds_S.numel() and not bool(
-            torch.isfinite(skd).all() & torch.isfinite(pkd).all()):
+            torch.isfinite(skd + pkd).all()):
         validate_logits_and_labels(preds_S, preds_T, labels, True)
         raise ValueError('DCKD produced a non-finite value from finite '
                          'logits; please report this with the inputs.')
