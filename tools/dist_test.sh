@@ -6,5 +6,6 @@ NPROCS=$3
 PORT=${PORT:-29500}
 cd "$(dirname "$0")/.." || exit 1
 PYTHONPATH="$(pwd):${PYTHONPATH:-}" \
-torchrun --nproc_per_node="$NPROCS" --master_port="$PORT" \
+"${PYTHON:-python}" -m torch.distributed.run --nproc_per_node="$NPROCS" \
+    --master_port="$PORT" \
     tools/test.py "$CONFIG" "$CHECKPOINT" --launcher pytorch "${@:4}"

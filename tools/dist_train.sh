@@ -6,5 +6,6 @@ NPROCS=$2
 PORT=${PORT:-29500}
 cd "$(dirname "$0")/.." || exit 1
 PYTHONPATH="$(pwd):${PYTHONPATH:-}" \
-torchrun --nproc_per_node="$NPROCS" --master_port="$PORT" \
+"${PYTHON:-python}" -m torch.distributed.run --nproc_per_node="$NPROCS" \
+    --master_port="$PORT" \
     tools/train.py "$CONFIG" --launcher pytorch "${@:3}"

@@ -38,6 +38,9 @@ def extract_features(config: str, checkpoint: str,
     dl_cfg.update(num_workers=0, persistent_workers=False, shuffle=None)
     if max_samples is not None:
         dl_cfg['dataset']['indices'] = max_samples
+    if cfg.model.get('teacher_ckpt'):
+        # the checkpoint analysed holds the teacher's weights already
+        cfg.model.teacher_ckpt = None
     model = build_model(cfg.model.to_dict(), cfg.get('default_scope',
                                                      'mmpretrain'))
     state = extract_state_dict(safe_load(checkpoint, map_location='cpu'))

@@ -29,7 +29,8 @@ def test_upscaled_from_the_8x8_originals():
 
 
 def test_dataset_contract():
-    ds = DigitsDataset(split='test', pipeline=[dict(type='PackInputs')])
+    ds = DigitsDataset(
+        split='test', pipeline=[dict(type='mmpretrain.PackInputs')])
     assert len(ds) == 360 and ds.metainfo['classes'][3] == '3'
     item = ds[0]
     assert tuple(item['inputs'].shape) == (3, 32, 32)

@@ -1,0 +1,58 @@
+# Copyright (c) dckd_mm contributors. All rights reserved.
+"""t-SNE and similarity-matrix tools on tiny digits data."""
+import numpy as np
+import pytest
+import torch
+from mmengine.config import Config
+
+import dckd_mm  # noqa: F401
+from dckd_mm.apis.analysis import similarity_matrix
+from tests.helpers import build_model, run_tool, save_teacher_ckpt
+
+STUDENT = 'configs/digits/student_resnet8_digits.py'
+SIMKD = 'configs/digits/simkd_dckd_resnet20_resnet8_digits.py'
+
+
+def test_similarity_matrix_values():
+    feats = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 0.0]])
+    sim, labels = similarity_matrix(feats, np.array([1, 0, 1]))
+    assert labels.tolist() == [0, 1, 1]
+    np.testing.assert_allclose(sim, [[1, 0, 0], [0, 1, 1], [0, 1, 1]])
+
+
+@pytest.mark.parametrize('tool', ['tsne', 'similarity_matrix'])
+def test_tools_side_by_side(tool, tmp_path):
+    torch.manual_seed(0)
+    plain = build_model(Config.fromfile(STUDENT).model.to_dict())
+    torch.save({'state_dict': plain.state_dict()}, tmp_path / 'plain.pth')
+    cfg = Config.fromfile(SIMKD)
+    t_ckpt = str(tmp_path / 'teacher.pth')
+    save_teacher_ckpt(cfg.model.teacher.to_dict(), t_ckpt)
+    cfg.model.teacher_ckpt = t_ckpt
+    algo = build_model(cfg.model.to_dict())
+    torch.save({'state_dict': algo.state_dict()}, tmp_path / 'simkd.pth')
+    out = tmp_path / f'{tool}.png'
+    res = run_tool(f'tools/analysis/{tool}.py', str(out),
+                   '--model', 'alone', STUDENT, str(tmp_path / 'plain.pth'),
+                   '--model', 'SimKD+DCKD', SIMKD,
+                   str(tmp_path / 'simkd.pth'), '--max-samples', '40')
+    assert res.returncode == 0, res.stderr
+    data = out.read_bytes()
+    assert data[:8] == b'\x89PNG\r\n\x1a\n' and len(data) > 5000
+
+
+def test_features_are_the_reused_classifier_input(tmp_path):
+    from dckd_mm.apis.analysis import extract_features
+    cfg = Config.fromfile(SIMKD)
+    t_ckpt = str(tmp_path / 'teacher.pth')
+    save_teacher_ckpt(cfg.model.teacher.to_dict(), t_ckpt)
+    cfg.model.teacher_ckpt = t_ckpt
+    algo = build_model(cfg.model.to_dict())
+    torch.save({'state_dict': algo.state_dict()}, tmp_path / 'a.pth')
+    feats, labels = extract_features(SIMKD, str(tmp_path / 'a.pth'),
+                                     max_samples=8)
+    assert feats.shape == (8, 64) and labels.shape == (8, )
+    algo.eval()
+    with torch.no_grad():
+        logits = algo.student.head.fc(torch.from_numpy(feats))
+    assert torch.isfinite(logits).all()
