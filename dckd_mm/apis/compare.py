@@ -106,6 +106,44 @@ def train_teacher(config: str, work_dir: str, seed: int = 0,
     return ckpt, top1
 
 
+def profile_step(runner: Runner) -> dict:
+    """One extra training step of a trained runner, profiled: peak tensor
+    memory of the step (CUDA: ``max_memory_allocated``; CPU: the high-water
+    mark of the profiler's allocation events) and the share of the step
+    spent in ``DCKDLoss`` (forward, labelled ``dckd_loss``, plus the
+    backward of its autograd function)."""
+    from torch.profiler import ProfilerActivity, profile
+    batch = next(iter(runner.train_dataloader))
+    model, optim = runner.model, runner.optim_wrapper
+    model.train()
+    cuda = torch.cuda.is_available()
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    acts = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if cuda else [])
+    with profile(activities=acts, profile_memory=True) as prof:
+        start = time.perf_counter()
+        model.train_step(batch, optim_wrapper=optim)
+        if cuda:
+            torch.cuda.synchronize()
+        step = time.perf_counter() - start
+    if cuda:
+        peak = torch.cuda.max_memory_allocated()
+    else:
+        # self (not inclusive) allocations, else nested ops count twice
+        events = sorted((e.time_range.start, e.self_cpu_memory_usage)
+                        for e in prof.events() if e.self_cpu_memory_usage)
+        level = peak = 0
+        for _, delta in events:
+            level += delta
+            peak = max(peak, level)
+    dckd_us = sum(
+        e.cpu_time_total for e in prof.key_averages()
+        if e.key == 'dckd_loss' or e.key.endswith('_DCKDPartsBackward'))
+    return dict(peak_mem_mb=peak / 2**20,
+                dckd_share=dckd_us / 1e6 / step if dckd_us else None)
+
+
 def train_method(config: str, work_dir: str, teacher_ckpt: str, seed: int,
                  options: Optional[dict] = None) -> dict:
     """Train one method's student; returns top-1, wall time and the mean
@@ -121,7 +159,7 @@ def train_method(config: str, work_dir: str, teacher_ckpt: str, seed: int,
     batch = cfg.train_dataloader.batch_size
     step_time = float(step.mean(len(step.data[0])))
     return dict(top1=_top1(runner), wall_s=wall, step_s=step_time,
-                images_per_s=batch / step_time)
+                images_per_s=batch / step_time, **profile_step(runner))
 
 
 def run_comparison(teacher_config: str, methods: Sequence[Method],
@@ -158,7 +196,10 @@ def run_comparison(teacher_config: str, methods: Sequence[Method],
             seeds=len(accs),
             wall_s=statistics.mean(r['wall_s'] for r in rs),
             step_s=statistics.median(steps),
-            images_per_s=statistics.median(r['images_per_s'] for r in rs))
+            images_per_s=statistics.median(r['images_per_s'] for r in rs),
+            peak_mem_mb=max(r['peak_mem_mb'] for r in rs),
+            dckd_share=(statistics.median(r['dckd_share'] for r in rs)
+                        if rs[0]['dckd_share'] is not None else None))
         if name == 'KD':
             kd_step = row['step_s']
         summary.append(row)
@@ -186,13 +227,17 @@ def format_table(result: dict) -> str:
         lines.append(f"| {r['method']} | {acc} | {r['seeds']} | "
                      f"{r['wall_s']:.1f} |")
     lines += [
-        '', '| method | train step (s) | images/s | step vs. KD |',
-        '| --- | --- | --- | --- |'
+        '', '| method | train step (s) | images/s | step vs. KD | '
+        'peak step memory (MiB) | DCKD loss share of step |',
+        '| --- | --- | --- | --- | --- | --- |'
     ]
     for r in result['methods']:
         ratio = f"{r['step_vs_kd']:.2f}x" if r['step_vs_kd'] else '-'
+        share = f"{100 * r['dckd_share']:.1f}%" if r.get(
+            'dckd_share') is not None else '-'
         lines.append(f"| {r['method']} | {r['step_s']:.4f} | "
-                     f"{r['images_per_s']:.0f} | {ratio} |")
+                     f"{r['images_per_s']:.0f} | {ratio} | "
+                     f"{r['peak_mem_mb']:.1f} | {share} |")
     return '\n'.join(lines)
 
 
