@@ -76,6 +76,29 @@ def preflight(cfg: Config, splits: tuple = ('train_dataloader',
             SafeCIFAR100.check_files(
                 dataset.get('data_root', 'data/cifar100'),
                 dataset.get('split', 'train'))
+        elif dataset.get('type') == 'ImageNet':
+            check_imagenet(dataset)
+
+
+def check_imagenet(dataset: dict) -> None:
+    """:class:`DatasetError` naming the expected layout if ImageNet's
+    split folder (or its annotation file, when one is set) is missing."""
+    root = dataset.get('data_root', '')
+    split = dataset.get('split', '')
+    prefix = dataset.get('data_prefix') or split
+    if isinstance(prefix, dict):
+        prefix = prefix.get('img_path', '')
+    paths = [osp.join(root, prefix)]
+    if dataset.get('ann_file'):
+        paths.append(osp.join(root, dataset['ann_file']))
+    missing = [p for p in paths if not osp.exists(p)]
+    if missing:
+        raise DatasetError(
+            f'ImageNet {split or "data"} not found: {missing} missing. '
+            f'Expected {root}/train/<class>/*.JPEG and '
+            f'{root}/val/<class>/*.JPEG (or {root}/{{train,val}}/*.JPEG '
+            f'with {root}/meta/{{train,val}}.txt lines "path label"), from '
+            'image-net.org. dckd_mm never downloads data itself.')
 
 
 def run_train(cfg: Config, resume: Optional[str] = None) -> Runner:

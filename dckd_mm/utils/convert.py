@@ -18,7 +18,8 @@ from .checkpoint import describe_mismatch
 
 __all__ = [
     'load_foreign_checkpoint', 'strip_prefixes', 'convert_repdistiller',
-    'simkd_student_cfg', 'check_exact', 'convert_file', 'ConversionError'
+    'simkd_student_cfg', 'check_exact', 'convert_file', 'ConversionError',
+    'convert_torchvision_resnet', 'torchvision_resnet_cfg'
 ]
 
 
@@ -181,3 +182,36 @@ _SIDES = {
 def teacher_feature_side(arch: str) -> int:
     """Side of the last feature map of zoo model ``arch`` at 32x32."""
     return _SIDES.get(arch, 8)
+
+
+def convert_torchvision_resnet(state: Mapping[str, Tensor]
+                               ) -> Dict[str, Tensor]:
+    """torchvision ``resnet18/34/50/101/152`` keys -> mmpretrain
+    ``ImageClassifier(ResNet, GlobalAveragePooling, LinearClsHead)``.
+
+    The module names agree (``conv1``, ``bn1``, ``layerN.i.convK``,
+    ``downsample.0/1``); only the prefixes differ: ``fc`` becomes
+    ``head.fc``, everything else goes under ``backbone.``.
+    """
+    out: Dict[str, Tensor] = OrderedDict()
+    for key, value in strip_prefixes(state).items():
+        if key.startswith('fc.'):
+            out['head.' + key] = value
+        else:
+            out['backbone.' + key] = value
+    return out
+
+
+def torchvision_resnet_cfg(depth: int, num_classes: int = 1000) -> dict:
+    """The mmpretrain model config that torchvision's ResNet maps to."""
+    if depth not in (18, 34, 50, 101, 152):
+        raise ConversionError(f'unsupported ResNet depth {depth}; '
+                              'choose 18, 34, 50, 101 or 152.')
+    return dict(
+        type='ImageClassifier',
+        backbone=dict(type='ResNet', depth=depth),
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(
+            type='LinearClsHead',
+            num_classes=num_classes,
+            in_channels=512 if depth < 50 else 2048))
