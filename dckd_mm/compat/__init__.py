@@ -8,16 +8,20 @@ Each fix lives in its own module, is applied by :func:`apply` (called when
   quantization backend configs are substituted, and only if they fail).
 * :mod:`.safe_loading`: mmengine checkpoints load and resume with
   ``weights_only=True`` kept on; untrusted pickles are refused.
+* :mod:`.atomic_checkpoints`: a kill during a checkpoint write never
+  leaves a truncated file under a checkpoint's name, and resume finds the
+  newest complete checkpoint.
 
 The third breakage (mmcv's compiled ops) is fixed at build time by
 ``tools/setup/build_mmcv.sh``.
 """
-from . import mmrazor_quantization, safe_loading
+from . import atomic_checkpoints, mmrazor_quantization, safe_loading
 from .safe_loading import (CorruptCheckpointError, UntrustedCheckpointError,
                            safe_load)
 
 __all__ = [
-    'apply', 'mmrazor_quantization', 'safe_loading', 'safe_load',
+    'apply', 'atomic_checkpoints', 'mmrazor_quantization', 'safe_loading',
+    'safe_load',
     'UntrustedCheckpointError', 'CorruptCheckpointError'
 ]
 
@@ -26,3 +30,4 @@ def apply() -> None:
     """Apply every compatibility fix (idempotent)."""
     mmrazor_quantization.install()
     safe_loading.install()
+    atomic_checkpoints.install()

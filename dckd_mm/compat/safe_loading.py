@@ -140,7 +140,7 @@ def safe_load(path: str,
             'load it once with the --trust-checkpoint option of dckd_mm\'s '
             'tools (or dckd_mm.compat.safe_load(path, trusted=True)) and '
             're-save its state dict.') from None
-    except (RuntimeError, EOFError) as err:
+    except (RuntimeError, EOFError, OSError) as err:
         raise CorruptCheckpointError(
             f'checkpoint {path} cannot be read: it is corrupt, truncated or '
             f'not a PyTorch checkpoint ({str(err).splitlines()[0]}). '

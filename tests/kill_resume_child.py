@@ -1,0 +1,132 @@
+# Copyright (c) dckd_mm contributors. All rights reserved.
+"""Child process for tests/compat/test_atomic_checkpoints.py: trains a toy
+mmengine model; can SIGKILL itself mid-epoch or mid-checkpoint-write."""
+import argparse
+import builtins
+import os
+import signal
+import sys
+
+import torch
+import torch.nn as nn
+from mmengine.hooks import Hook
+from mmengine.model import BaseModel
+from mmengine.runner import Runner
+from torch.utils.data import Dataset
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+import dckd_mm  # noqa: E402,F401
+from dckd_mm.compat import atomic_checkpoints  # noqa: E402
+
+
+class Toy(BaseModel):
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16),
+                                 nn.ReLU(), nn.Linear(16, 3))
+
+    def forward(self, x, y, mode='tensor'):
+        out = self.net(x)
+        if mode == 'loss':
+            return dict(loss=nn.functional.cross_entropy(out, y))
+        return out
+
+
+class Data(Dataset):
+
+    def __len__(self) -> int:
+        return 32
+
+    def __getitem__(self, i: int) -> dict:
+        g = torch.Generator().manual_seed(i)
+        return dict(x=torch.randn(6, generator=g), y=torch.tensor(i % 3))
+
+
+class KillAt(Hook):
+
+    def __init__(self, iteration: int) -> None:
+        self.iteration = iteration
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None,
+                         outputs=None) -> None:
+        if runner.iter + 1 == self.iteration:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def kill_while_writing(name: str) -> None:
+    """Any open(..., 'wb') of ``name`` (or ``name.partial``) writes half
+    of its data, then the process is killed."""
+    real_open = builtins.open
+
+    class HalfWriter:
+
+        def __init__(self, f):
+            self.f = f
+
+        def write(self, data):
+            self.f.write(data[:len(data) // 2])
+            self.f.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            self.f.close()
+
+        def __getattr__(self, attr):
+            return getattr(self.f, attr)
+
+    def patched(file, mode='r', *args, **kwargs):
+        f = real_open(file, mode, *args, **kwargs)
+        if 'w' in mode and os.path.basename(str(file)) in (
+                name, name + '.partial'):
+            return HalfWriter(f)
+        return f
+
+    builtins.open = patched
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument('work_dir')
+    parser.add_argument('--epochs', type=int, default=3)
+    parser.add_argument('--resume', action='store_true')
+    parser.add_argument('--kill-at-iter', type=int)
+    parser.add_argument('--kill-writing')
+    parser.add_argument('--without-fix', action='store_true')
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    torch.manual_seed(0)  # the model is built before the Runner seeds
+    if args.without_fix:
+        atomic_checkpoints.uninstall()
+    if args.kill_writing:
+        kill_while_writing(args.kill_writing)
+    hooks = [KillAt(args.kill_at_iter)] if args.kill_at_iter else []
+    runner = Runner(
+        model=Toy(),
+        work_dir=args.work_dir,
+        train_dataloader=dict(
+            dataset=Data(),
+            sampler=dict(type='DefaultSampler', shuffle=True),
+            batch_size=8,
+            collate_fn=dict(type='default_collate')),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1,
+                                          momentum=0.9)),
+        param_scheduler=dict(type='MultiStepLR', milestones=[2]),
+        train_cfg=dict(by_epoch=True, max_epochs=args.epochs),
+        default_hooks=dict(checkpoint=dict(type='CheckpointHook',
+                                           interval=1)),
+        custom_hooks=hooks,
+        resume=args.resume,
+        randomness=dict(seed=0, deterministic=True),
+        log_level='WARNING')
+    runner.train()
+    torch.save({k: v.clone() for k, v in runner.model.state_dict().items()},
+               os.path.join(args.work_dir, 'final_weights.pt'))
+
+
+if __name__ == '__main__':
+    main()
