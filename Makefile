@@ -38,6 +38,7 @@ $(STAMP): $(DEPS) | $(PY)
 
 lint: $(STAMP)
 	$(PY) -m flake8 dckd_mm tools tests configs
+	$(PY) -m isort --check-only dckd_mm tools tests
 
 clean-venv:
 	rm -rf $(VENV)

@@ -6,8 +6,8 @@ and registers dckd_mm's own modules into the host registries (mmrazor's and
 mmpretrain's ``MODELS``, mmpretrain's ``DATASETS``). It imports nothing else:
 mmdet is only imported when a detection algorithm is built.
 """
-from .version import __version__
 from .compat import apply as _apply_compat
+from .version import __version__
 
 _apply_compat()
 

@@ -6,9 +6,9 @@ import torchvision
 
 
 def test_mmdet_and_ops_import():
+    import mmcv._ext  # noqa: F401
     import mmdet.models  # noqa: F401
     from mmcv.ops import RoIAlign, nms  # noqa: F401
-    import mmcv._ext  # noqa: F401
 
 
 def test_nms_matches_torchvision():

@@ -8,9 +8,9 @@ missing or unexpected key and no shape mismatch, or nothing is written.
 import argparse
 import sys
 
-import dckd_mm  # noqa: F401
 from mmengine.config import Config
 
+import dckd_mm  # noqa: F401
 from dckd_mm.compat import CorruptCheckpointError, UntrustedCheckpointError
 from dckd_mm.models.builder import build_model
 from dckd_mm.models.zoo import CIFAR_ZOO

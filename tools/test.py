@@ -3,9 +3,9 @@
 import argparse
 import sys
 
-import dckd_mm  # noqa: F401  (compat + registration, before any build)
 from mmengine.config import DictAction
 
+import dckd_mm  # noqa: F401  (compat + registration, before any build)
 from dckd_mm.apis import USER_ERRORS, load_config, run_test
 
 

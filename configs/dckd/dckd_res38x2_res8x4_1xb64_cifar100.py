@@ -1,4 +1,5 @@
-# DCKD (SimKD feature loss + DCKD) resnet38x2 -> resnet8x4, CIFAR-100, 1 GPU x 64.
+# DCKD (SimKD feature loss + DCKD) resnet38x2 -> resnet8x4, CIFAR-100, 1 GPU x
+# 64.
 _base_ = [
     '../_base_/datasets/cifar100_bs64.py',
     '../_base_/schedules/cifar100_240e.py',

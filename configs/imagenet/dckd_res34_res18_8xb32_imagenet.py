@@ -1,4 +1,5 @@
-# DCKD (SimKD feature loss + DCKD) ResNet-34 -> ResNet-18, ImageNet-1k, 8 GPUs x 32.
+# DCKD (SimKD feature loss + DCKD) ResNet-34 -> ResNet-18, ImageNet-1k, 8 GPUs
+# x 32.
 _base_ = [
     '../_base_/datasets/imagenet_bs32.py',
     '../_base_/schedules/imagenet_bs256_120e.py',

@@ -1,4 +1,5 @@
-# DKD baseline (mmrazor loss, tau 1 as mmrazor's ImageNet configs) ResNet-34 -> ResNet-18, ImageNet-1k, 8 GPUs x 32.
+# DKD baseline (mmrazor loss, tau 1 as mmrazor's ImageNet configs) ResNet-34 ->
+# ResNet-18, ImageNet-1k, 8 GPUs x 32.
 _base_ = [
     '../_base_/datasets/imagenet_bs32.py',
     '../_base_/schedules/imagenet_bs256_120e.py',

@@ -1,4 +1,5 @@
-# SimKD alone (feature loss, reused teacher classifier) resnet32x4 -> resnet8x4.
+# SimKD alone (feature loss, reused teacher classifier) resnet32x4 ->
+# resnet8x4.
 _base_ = [
     '../_base_/datasets/cifar100_bs64.py',
     '../_base_/schedules/cifar100_240e.py',

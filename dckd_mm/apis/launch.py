@@ -124,5 +124,3 @@ def run_test(cfg: Config, checkpoint: str) -> dict:
     cfg.load_from = checkpoint
     runner = Runner.from_cfg(cfg)
     return runner.test()
-
-

@@ -50,8 +50,8 @@ def _root_cause() -> str:
     try:
         from torch.ao.quantization.fuser_method_mappings import (  # noqa
             reverse2, reverse3, reverse_sequential_wrapper2)
-        from torch.ao.quantization.qconfig_mapping import (  # noqa
-            _FIXED_QPARAMS_OP_TO_OBSERVER)
+        from torch.ao.quantization.qconfig_mapping import \
+            _FIXED_QPARAMS_OP_TO_OBSERVER  # noqa
     except ImportError as err:
         return f' (root cause: {err})'
     return ''

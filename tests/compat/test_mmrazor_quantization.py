@@ -43,9 +43,10 @@ def test_with_fix_mmrazor_models_engine_and_register_all_import():
 
 
 def test_placeholders_raise_naming_the_cause():
-    import dckd_mm  # noqa: F401
     from mmrazor.structures.quantization import (BackendConfigs,
                                                  get_native_backend_config)
+
+    import dckd_mm  # noqa: F401
     assert mq.is_substituted()
     with pytest.raises(mq.QuantizationUnavailableError,
                        match=r'torch .*reverse2'):

@@ -65,7 +65,8 @@ def test_hostile_pickle_never_runs(tmp_path):
     marker = tmp_path / 'pwned'
     with open(osp.join(root, 'cifar-100-python', 'train'), 'wb') as f:
         pickle.dump({'data': _Evil(str(marker)), 'fine_labels': []}, f)
-    with pytest.raises(DatasetError, match=r'refused global (io|builtins)\.open'):
+    with pytest.raises(DatasetError,
+                       match=r'refused global (io|builtins)\.open'):
         SafeCIFAR100(data_root=root, split='train', verify_md5=False)
     assert not marker.exists()
 

@@ -1,5 +1,6 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
-"""Plot the sample similarity matrix (cosine, samples ordered by class), for one or several checkpoints side by side.
+"""Plot the sample similarity matrix (cosine, samples ordered by class),
+for one or several checkpoints side by side.
 
 Example (DCKD vs. SimKD, as the paper compares them)::
 

@@ -1,5 +1,6 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
-"""Plot the t-SNE of student features coloured by class, for one or several checkpoints side by side.
+"""Plot the t-SNE of student features coloured by class,
+for one or several checkpoints side by side.
 
 Example (DCKD vs. SimKD, as the paper compares them)::
 
