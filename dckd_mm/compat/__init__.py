@@ -11,17 +11,20 @@ Each fix lives in its own module, is applied by :func:`apply` (called when
 * :mod:`.atomic_checkpoints`: a kill during a checkpoint write never
   leaves a truncated file under a checkpoint's name, and resume finds the
   newest complete checkpoint.
+* :mod:`.cpu_distributed`: ``--launcher pytorch`` with the gloo backend
+  works on machines without a GPU.
 
 The third breakage (mmcv's compiled ops) is fixed at build time by
 ``tools/setup/build_mmcv.sh``.
 """
-from . import atomic_checkpoints, mmrazor_quantization, safe_loading
+from . import (atomic_checkpoints, cpu_distributed, mmrazor_quantization,
+               safe_loading)
 from .safe_loading import (CorruptCheckpointError, UntrustedCheckpointError,
                            safe_load)
 
 __all__ = [
-    'apply', 'atomic_checkpoints', 'mmrazor_quantization', 'safe_loading',
-    'safe_load',
+    'apply', 'atomic_checkpoints', 'cpu_distributed', 'mmrazor_quantization',
+    'safe_loading', 'safe_load',
     'UntrustedCheckpointError', 'CorruptCheckpointError'
 ]
 
@@ -31,3 +34,4 @@ def apply() -> None:
     mmrazor_quantization.install()
     safe_loading.install()
     atomic_checkpoints.install()
+    cpu_distributed.install()
