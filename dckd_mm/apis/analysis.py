@@ -1,7 +1,7 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
 """Student features for the paper's pictures: t-SNE coloured by class and
 the sample similarity matrix, for one or several checkpoints."""
-from typing import List, Optional, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -13,7 +13,7 @@ from ..models.builder import build_model
 from ..utils.checkpoint import extract_state_dict
 
 __all__ = ['extract_features', 'tsne_embed', 'similarity_matrix',
-           'plot_tsne', 'plot_similarity']
+           'plot_tsne', 'plot_similarity', 'plot_cli']
 
 
 @torch.no_grad()
@@ -118,3 +118,38 @@ def plot_similarity(items: Sequence[Tuple[str, np.ndarray, np.ndarray]],
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def plot_cli(plot: Callable[[Sequence[Tuple[str, np.ndarray, np.ndarray]],
+                             str], str], description: str,
+             argv: Optional[Sequence[str]] = None) -> int:
+    """Command line of ``tools/analysis/*.py``: OUT.png and one or more
+    ``--model TITLE CONFIG CHECKPOINT``; exits 2 on a user error."""
+    import argparse
+    import sys
+
+    from mmengine.config import DictAction
+
+    from .launch import USER_ERRORS
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument('out', help='PNG to write')
+    parser.add_argument(
+        '--model', nargs=3, action='append', required=True,
+        metavar=('TITLE', 'CONFIG', 'CHECKPOINT'))
+    parser.add_argument('--split', default='test', choices=['test', 'val'])
+    parser.add_argument('--max-samples', type=int)
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = parser.parse_args(argv)
+    try:
+        items = []
+        for title, config, ckpt in args.model:
+            feats, labels = extract_features(config, ckpt, args.split,
+                                             args.max_samples,
+                                             args.cfg_options)
+            items.append((title, feats, labels))
+        plot(items, args.out)
+    except USER_ERRORS as err:
+        print(f'error: {err}', file=sys.stderr)
+        return 2
+    print(f'wrote {args.out}')
+    return 0

@@ -3,7 +3,7 @@
 import os
 import os.path as osp
 from collections import OrderedDict
-from typing import Any, Dict, Iterable, List, Mapping
+from typing import Any, Dict, List, Mapping
 
 import torch.nn as nn
 from torch import Tensor
@@ -38,9 +38,19 @@ def extract_state_dict(checkpoint: Any) -> Dict[str, Tensor]:
         for k, v in checkpoint.items())
 
 
-def describe_mismatch(missing: Iterable[str], unexpected: Iterable[str],
+def describe_mismatch(state: Mapping[str, Tensor],
+                      reference: Mapping[str, Tensor],
                       limit: int = 8) -> str:
-    missing, unexpected = sorted(missing), sorted(unexpected)
+    """What keeps ``state`` from loading strictly where ``reference`` (a
+    model's state dict) does: missing and unexpected keys, shape
+    differences. Empty when it fits exactly."""
+    missing = sorted(set(reference) - set(state))
+    unexpected = sorted(set(state) - set(reference))
+    shapes = [
+        f'{k}: {tuple(state[k].shape)} vs model {tuple(reference[k].shape)}'
+        for k in sorted(set(reference) & set(state))
+        if tuple(state[k].shape) != tuple(reference[k].shape)
+    ]
     parts: List[str] = []
     if missing:
         parts.append(f'{len(missing)} missing key(s), e.g. '
@@ -48,6 +58,9 @@ def describe_mismatch(missing: Iterable[str], unexpected: Iterable[str],
     if unexpected:
         parts.append(f'{len(unexpected)} unexpected key(s), e.g. '
                      f'{unexpected[:limit]}')
+    if shapes:
+        parts.append(f'{len(shapes)} shape mismatch(es), e.g. '
+                     f'{shapes[:limit // 2]}')
     return '; '.join(parts)
 
 
@@ -67,19 +80,8 @@ def load_model_strict(model: nn.Module, path: str, what: str = 'teacher',
             'tools/convert_repdistiller_ckpt.py, then set '
             f'{config_key} (or --cfg-options model.{config_key}=PATH).')
     state = extract_state_dict(safe_load(path, map_location='cpu'))
-    own = model.state_dict()
-    missing = set(own) - set(state)
-    unexpected = set(state) - set(own)
-    shapes = [
-        f'{k}: checkpoint {tuple(state[k].shape)} vs model '
-        f'{tuple(own[k].shape)}' for k in sorted(set(own) & set(state))
-        if tuple(state[k].shape) != tuple(own[k].shape)
-    ]
-    if missing or unexpected or shapes:
-        detail = describe_mismatch(missing, unexpected)
-        if shapes:
-            detail += ('; ' if detail else '') + \
-                f'{len(shapes)} shape mismatch(es), e.g. {shapes[:4]}'
+    detail = describe_mismatch(state, model.state_dict())
+    if detail:
         raise ValueError(
             f'{what} checkpoint {path!r} does not fit the {what} model in '
             f'the config: {detail}. Check the architecture (and '

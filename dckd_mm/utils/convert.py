@@ -107,17 +107,8 @@ def simkd_student_cfg(student: str, teacher: str,
 def check_exact(converted: Mapping[str, Tensor],
                 reference: Mapping[str, Tensor], what: str) -> None:
     """Refuse any missing/unexpected key or shape difference."""
-    missing = set(reference) - set(converted)
-    unexpected = set(converted) - set(reference)
-    shapes = [
-        k for k in set(reference) & set(converted)
-        if tuple(reference[k].shape) != tuple(converted[k].shape)
-    ]
-    if missing or unexpected or shapes:
-        detail = describe_mismatch(missing, unexpected)
-        if shapes:
-            detail += ('; ' if detail else '') + \
-                f'shape mismatch for {sorted(shapes)[:6]}'
+    detail = describe_mismatch(converted, reference)
+    if detail:
         raise ConversionError(
             f'the source does not convert exactly to {what}: {detail}. '
             'Check --arch (and --teacher-arch); nothing was written.')
