@@ -3,8 +3,8 @@
 
 Importing the package applies the compatibility layer (:mod:`dckd_mm.compat`)
 and registers dckd_mm's own modules into the host registries (mmrazor's and
-mmpretrain's ``MODELS``, mmpretrain's ``DATASETS``). It imports nothing else:
-mmdet is only imported when a detection algorithm is built.
+mmpretrain's ``MODELS``, mmpretrain's ``DATASETS``). dckd_mm's own code does
+not import mmdet (mmrazor's ``mmrazor.models`` does, when it is installed).
 """
 from .compat import apply as _apply_compat
 from .version import __version__
