@@ -78,6 +78,25 @@ def preflight(cfg: Config, splits: tuple = ('train_dataloader',
                 dataset.get('split', 'train'))
         elif dataset.get('type') == 'ImageNet':
             check_imagenet(dataset)
+        elif str(dataset.get('type', '')).split('.')[-1] == 'CocoDataset':
+            check_coco(dataset)
+
+
+def check_coco(dataset: dict) -> None:
+    """:class:`DatasetError` naming COCO's layout if the annotation file or
+    the image folder of a ``CocoDataset`` is missing."""
+    root = dataset.get('data_root', '')
+    ann = osp.join(root, dataset.get('ann_file', ''))
+    prefix = dataset.get('data_prefix', {})
+    img = osp.join(root, prefix.get('img', '') if isinstance(
+        prefix, dict) else prefix)
+    missing = [p for p in (ann, img) if not osp.exists(p)]
+    if missing:
+        raise DatasetError(
+            f'COCO data not found: {missing} missing. Expected '
+            f'{root}annotations/instances_{{train,val}}2017.json and '
+            f'{root}{{train,val}}2017/*.jpg from cocodataset.org (or set '
+            'data_root). dckd_mm never downloads data itself.')
 
 
 def check_imagenet(dataset: dict) -> None:
