@@ -176,6 +176,18 @@ def case_train_without_data_writes_nothing(tmp_path):
     assert not work.exists()
 
 
+def case_sigmoid_detection_head(tmp_path):
+    from mmengine.config import ConfigDict
+    cfg = Config.fromfile('configs/detection/'
+                          'dckd_faster-rcnn_r101-r50_fpn_1x_coco.py')
+    model = cfg.model.to_dict()
+    model['teacher_ckpt'] = None
+    model['architecture']['roi_head']['bbox_head']['loss_cls'] = dict(
+        type='mmdet.FocalLoss', use_sigmoid=True)
+    with pytest.raises(TypeError, match='softmax'):
+        build_model(ConfigDict(model), 'mmdet')
+
+
 CASES = [v for k, v in sorted(globals().items()) if k.startswith('case_')]
 
 

@@ -170,3 +170,53 @@ def test_missing_coco_is_clear(tmp_path):
     cfg.train_dataloader.dataset.data_root = str(tmp_path) + '/'
     with pytest.raises(DatasetError, match='instances_train2017.json'):
         preflight(cfg)
+
+
+def _losses(work_dir: str) -> list:
+    path = next(osp.join(r, f) for r, _, fs in os.walk(work_dir)
+                for f in fs if f == 'scalars.json')
+    with open(path) as f:
+        return [json.loads(line) for line in f if '"loss"' in line]
+
+
+def test_two_processes_match_one(coco_root, tmp_path):
+    import random
+    import subprocess
+    import sys
+    ckpt = str(tmp_path / 'teacher.pth')
+    config = [c for c in CONFIGS if 'r101-r18' in c][0]
+    cfg = tiny(config, coco_root, str(tmp_path / 'w'), ckpt)
+    teacher_file(cfg, ckpt)
+    cfg.env_cfg.dist_cfg = dict(backend='gloo')
+    cfg.train_cfg = dict(type='IterBasedTrainLoop', max_iters=2,
+                         val_interval=1000)
+    cfg.randomness = dict(seed=0, deterministic=True)
+    cfg.train_dataloader.batch_size = 1
+    path = str(tmp_path / 'det.py')
+    cfg.dump(path)
+    env = dict(os.environ, PYTHON=sys.executable,
+               PORT=str(random.randint(20000, 40000)))
+    two = subprocess.run(
+        ['bash', 'tools/dist_train.sh', path, '2', '--work-dir',
+         str(tmp_path / 'two')], cwd=ROOT, env=env, capture_output=True,
+        text=True, timeout=600)
+    assert two.returncode == 0, two.stderr[-3000:]
+    one = subprocess.run(
+        [sys.executable, 'tools/train.py', path, '--work-dir',
+         str(tmp_path / 'one'), '--cfg-options',
+         'train_dataloader.batch_size=2'], cwd=ROOT, capture_output=True,
+        text=True, timeout=600)
+    assert one.returncode == 0, one.stderr[-3000:]
+    assert osp.isfile(tmp_path / 'two' / 'iter_2.pth')
+    l1, l2 = _losses(str(tmp_path / 'one')), _losses(str(tmp_path / 'two'))
+    assert len(l1) == len(l2) == 2
+    for a, b in zip(l1, l2):
+        for key in ('loss', 'distill.loss_roi_dckd', 'distill.loss_fpn0'):
+            assert np.isfinite(a[key]) and np.isfinite(b[key])
+        # rank 0 logs the loss of its own image, the single process the
+        # mean over both; box regression depends on each image's boxes and
+        # is not compared. Measured: total 2.5% / 2.0%, loss_cls 0.1%,
+        # loss_fpn0 1.4% / 1.0%.
+        assert abs(a['loss'] - b['loss']) <= 0.10 * a['loss']
+        for key in ('student.loss_cls', 'distill.loss_fpn0'):
+            assert abs(a[key] - b[key]) <= 0.05 * a[key], key
