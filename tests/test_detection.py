@@ -195,7 +195,7 @@ def test_two_processes_match_one(coco_root, tmp_path):
     path = str(tmp_path / 'det.py')
     cfg.dump(path)
     env = dict(os.environ, PYTHON=sys.executable,
-               PORT=str(random.randint(20000, 40000)))
+               PORT=str(random.randint(20000, 32000)))
     two = subprocess.run(
         ['bash', 'tools/dist_train.sh', path, '2', '--work-dir',
          str(tmp_path / 'two')], cwd=ROOT, env=env, capture_output=True,

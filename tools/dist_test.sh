@@ -4,6 +4,10 @@ CONFIG=$1
 CHECKPOINT=$2
 NPROCS=$3
 PORT=${PORT:-29500}
+# One node: gloo (the CPU backend) talks over loopback unless told
+# otherwise; resolving the hostname to pick an interface is unreliable on
+# containers and sandboxes.
+export GLOO_SOCKET_IFNAME=${GLOO_SOCKET_IFNAME:-lo}
 cd "$(dirname "$0")/.." || exit 1
 PYTHONPATH="$(pwd):${PYTHONPATH:-}" \
 "${PYTHON:-python}" -m torch.distributed.run --nproc_per_node="$NPROCS" \
