@@ -282,6 +282,12 @@ def dckd_parts(preds_S: Tensor,
         factor ``m``.
     """
     _check_options(tau, mask, 'both', 'none')
+    return _parts(preds_S, preds_T, gt_labels, tau, mask, check_finite)
+
+
+def _parts(preds_S: Tensor, preds_T: Tensor, gt_labels: Tensor, tau: float,
+           mask: str, check_finite: bool) -> Tuple[Tensor, Tensor]:
+    """:func:`dckd_parts` once the options have been checked."""
     labels = validate_logits_and_labels(preds_S, preds_T, gt_labels,
                                         check_finite=False)
     # float32 at least (fp16/bf16 logits under autocast are upcast);
@@ -349,13 +355,7 @@ def dckd_loss(preds_S: Tensor,
             reduction.
     """
     _check_options(tau, mask, parts, reduction)
-    skd, pkd = dckd_parts(
-        preds_S,
-        preds_T,
-        gt_labels,
-        tau=tau,
-        mask=mask,
-        check_finite=check_finite)
+    skd, pkd = _parts(preds_S, preds_T, gt_labels, tau, mask, check_finite)
     if parts == 'both':
         per_sample = alpha * skd + beta * pkd
     elif parts == 'skd':
