@@ -131,7 +131,10 @@ def run_train(cfg: Config, resume: Optional[str] = None) -> Runner:
         cfg.load_from = resume
     preflight(cfg)
     runner = Runner.from_cfg(cfg)
-    runner.train()
+    try:
+        runner.train()
+    finally:
+        _close_process_group()
     return runner
 
 
@@ -142,4 +145,18 @@ def run_test(cfg: Config, checkpoint: str) -> dict:
     preflight(cfg, ('test_dataloader', ))
     cfg.load_from = checkpoint
     runner = Runner.from_cfg(cfg)
-    return runner.test()
+    try:
+        return runner.test()
+    finally:
+        _close_process_group()
+
+
+def _close_process_group() -> None:
+    """Destroy the process group before the interpreter exits: mmengine
+    never does, and gloo's threads still running during interpreter
+    teardown abort the process ("terminate called without an active
+    exception") now and then, after training has finished."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
