@@ -1,7 +1,7 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
 """dckd_loss / DCKDLoss against independent reference formulas.
 
-The references below are written from shared/DCKD.md directly: per sample,
+The references below are written from docs/method.md directly: per sample,
 in float64, with explicit index sets and plain softmax over subsets.
 """
 import math
@@ -15,14 +15,19 @@ from torch.testing import assert_close
 import dckd_mm  # noqa: F401  (registration)
 from dckd_mm.models.losses import DCKDLoss, dckd_loss, dckd_parts
 
-RULES = ('student_ge_teacher', 'none', 'student_correct')
+RULES = ('as_good_as_teacher', 'student_ge_teacher', 'none',
+         'student_correct')
 
 
 def ref_sets(s, t, y, tau, rule):
     """Acquired set A (list) and target factor m (float) of one sample."""
     ps, pt = F.softmax(s / tau, 0), F.softmax(t / tau, 0)
     C = s.numel()
-    if rule == 'student_ge_teacher':
+    if rule == 'as_good_as_teacher':
+        # at least as right as the teacher: no more mass on a wrong class
+        A = [k for k in range(C) if k != y and ps[k] <= pt[k]]
+        m = 0.0 if ps[y] >= pt[y] else 1.0
+    elif rule == 'student_ge_teacher':
         A = [k for k in range(C) if k != y and ps[k] >= pt[k]]
         m = 0.0 if ps[y] >= pt[y] else 1.0
     elif rule == 'none':
@@ -96,17 +101,66 @@ def test_default_rule_really_masks():
     s, t, y = make(n=32, c=10)
     assert not torch.allclose(
         dckd_loss(s, t, y), dckd_loss(s, t, y, mask='none'))
-    # ... and on a hand-made sample: student ahead on class 1 only.
+    # ... and on a hand-made sample: the student over-weights class 1 only
+    # (p_s[2] < p_t[2]: class 2 is acquired and leaves the support).
     s = torch.tensor([[2.0, 3.0, 0.0]], dtype=torch.float64)
     t = torch.tensor([[3.0, 1.0, 0.5]], dtype=torch.float64)
     y = torch.tensor([0])
     skd, pkd = dckd_parts(s, t, y, tau=1.0)
-    # A = {1}: PKD is over {2} alone (a point mass): exactly 0.
+    # R = {1}: PKD is over one class (a point mass): exactly 0.
     assert float(pkd) == 0.0
-    # SKD over K = {0, 2}: binary KL of [p(0), p(2)] renormalised.
+    # SKD over K = {0, 1}: binary KL of [p(0), p(1)] renormalised.
+    e_s = F.softmax(torch.tensor([2.0, 3.0], dtype=torch.float64), 0)
+    e_t = F.softmax(torch.tensor([3.0, 1.0], dtype=torch.float64), 0)
+    assert_close(skd[0], (e_t * (e_t / e_s).log()).sum())
+    # The first reading keeps class 2 instead (A = {1}).
+    skd, _ = dckd_parts(s, t, y, tau=1.0, mask='student_ge_teacher')
     e_s = F.softmax(torch.tensor([2.0, 0.0], dtype=torch.float64), 0)
     e_t = F.softmax(torch.tensor([3.0, 0.5], dtype=torch.float64), 0)
     assert_close(skd[0], (e_t * (e_t / e_s).log()).sum())
+
+
+def test_default_is_as_good_as_teacher():
+    import inspect
+    for fn in (dckd_loss, dckd_parts, DCKDLoss.__init__):
+        default = inspect.signature(fn).parameters['mask'].default
+        assert default == 'as_good_as_teacher'
+
+
+@pytest.mark.parametrize('c', [2, 10, 100])
+def test_default_rule_gradient_direction(c):
+    """With m = 1, descent lowers every over-weighted wrong class and
+    raises the target; acquired classes get exactly zero gradient. PKD
+    alone only redistributes inside R (its gradient sums to 0 there)."""
+    tau = 4.0
+    s, t, y = make(n=64, c=c, seed=c + 1)
+    ps, pt = F.softmax(s / tau, 1), F.softmax(t / tau, 1)
+    gt = F.one_hot(y, c).bool()
+    over = (ps > pt) & ~gt  # R: wrong classes the student over-weights
+    m = (ps.gather(1, y[:, None]) < pt.gather(1, y[:, None])).squeeze(1)
+    acquired = ~over & ~gt
+    assert m.any() and (~m).any() and acquired.any() and over.any()
+    x = s.clone().requires_grad_()
+    dckd_loss(x, t, y, parts='skd', reduction='sum').backward()
+    g = x.grad
+    assert (g[acquired] == 0).all()
+    assert (g[m[:, None] & over] > 0).all()  # descent lowers them
+    assert (g[m[:, None] & gt] < 0).all()  # descent raises the target
+    assert (g[~m] == 0).all()  # m = 0: SKD is off for the sample
+    x = s.clone().requires_grad_()
+    dckd_loss(x, t, y, parts='pkd', reduction='sum').backward()
+    g = x.grad
+    assert (g[acquired] == 0).all() and (g[gt] == 0).all()
+    assert_close(g.sum(1), torch.zeros(64, dtype=g.dtype), atol=1e-12,
+                 rtol=0)
+    x = s.clone().requires_grad_()
+    dckd_loss(x, t, y, reduction='sum').backward()
+    assert (x.grad[acquired] == 0).all()
+    # the first reading's rule starves exactly those classes of gradient
+    x = s.clone().requires_grad_()
+    dckd_loss(x, t, y, mask='student_ge_teacher',
+              reduction='sum').backward()
+    assert (x.grad[(ps >= pt) & ~gt] == 0).all()
 
 
 def dkd_mdistiller_form(s, t, y, tau, alpha, beta):
@@ -291,13 +345,21 @@ def test_zero_at_equality(rule):
 
 
 def test_empty_rest_gives_zero_pkd_and_finite_grad():
-    # Student ahead of the teacher on every non-target class.
-    t = torch.tensor([[5.0, 0.0, 0.0, 0.0]])
-    s = torch.tensor([[0.0, 1.0, 1.0, 1.0]], requires_grad=True)
+    # Student at or below the teacher on every non-target class (so above
+    # it on the target): everything is acquired, R is empty, m = 0.
+    t = torch.tensor([[0.0, 1.0, 1.0, 1.0]])
+    s = torch.tensor([[5.0, 0.0, 0.0, 0.0]], requires_grad=True)
     skd, pkd = dckd_parts(s, t, torch.tensor([0]))
     assert float(pkd) == 0.0 and float(skd) == 0.0
     (skd + pkd).sum().backward()
-    assert torch.isfinite(s.grad).all()
+    assert torch.isfinite(s.grad).all() and (s.grad == 0).all()
+    # The first reading's empty R: student ahead on every non-target.
+    s2 = t.clone().requires_grad_()
+    skd, pkd = dckd_parts(s2, s.detach(), torch.tensor([0]),
+                          mask='student_ge_teacher')
+    assert float(pkd) == 0.0 and float(skd) == 0.0
+    (skd + pkd).sum().backward()
+    assert torch.isfinite(s2.grad).all()
 
 
 def test_reductions_and_parts():

@@ -47,7 +47,8 @@ model = dict(
                 tau=4.0,
                 alpha=1.0,
                 beta=0.5,
-                mask='student_ge_teacher')),
+                mask='as_good_as_teacher',
+                parts='both')),
         loss_forward_mappings=dict(
             loss_feat=dict(
                 s_feature=dict(from_student=True, recorder='proj'),

@@ -41,8 +41,9 @@ class DCKDLoss(nn.Module):
         tau (float): temperature. Defaults to 4.0.
         alpha (float): SKD weight. Defaults to 1.0.
         beta (float): PKD weight. Defaults to 0.5.
-        mask (str): ``'student_ge_teacher'`` (default), ``'none'`` (= DKD)
-            or ``'student_correct'``.
+        mask (str): acquired-set rule: ``'as_good_as_teacher'`` (default),
+            ``'student_ge_teacher'``, ``'none'`` (= DKD) or
+            ``'student_correct'`` (see ``docs/method.md``).
         parts (str): ``'both'`` (default), ``'skd'`` or ``'pkd'``.
         reduction (str): ``'batchmean'`` (default), ``'sum'``, ``'none'``.
         loss_weight (float): overall weight. Defaults to 1.0.
@@ -54,7 +55,7 @@ class DCKDLoss(nn.Module):
                  tau: float = 4.0,
                  alpha: float = 1.0,
                  beta: float = 0.5,
-                 mask: str = 'student_ge_teacher',
+                 mask: str = 'as_good_as_teacher',
                  parts: str = 'both',
                  reduction: str = 'batchmean',
                  loss_weight: float = 1.0,

@@ -5,20 +5,32 @@ Wang, Dong, Zhu, Li. "Decoupled Classifier Knowledge Distillation",
 PLOS ONE 2025, doi:10.1371/journal.pone.0314267.
 
 The published text lost its equations; this module implements the project's
-reading of the prose (``shared/DCKD.md``), restated here:
+reading of the prose, defined in ``docs/method.md`` and restated here:
 
 Per sample, with ``p = softmax(z / tau)``:
 
-1. Acquired set ``A`` (detached): non-target classes the student already
-   holds. Rule ``'student_ge_teacher'`` (default):
-   ``A = {k != y : p_s[k] >= p_t[k]}``.
-2. Target fixed ``m`` (detached): ``0`` if ``p_s[y] >= p_t[y]`` else ``1``.
-3. Support ``K = {y} U (non-target minus A)``; classes in ``A`` are masked to
-   ``-inf`` before the softmax, for teacher and student alike.
+1. Acquired set ``A`` (detached): the classes on which the student is
+   already at least as right as the teacher. Rule ``'as_good_as_teacher'``
+   (default): a non-target class ``k`` is acquired when
+   ``p_s[k] <= p_t[k]`` (the student gives it no more mass than the
+   teacher); the rest ``R = non-target minus A`` are the wrong classes the
+   student over-weights.
+2. Target factor ``m`` (detached): ``0`` if ``p_s[y] >= p_t[y]`` (the
+   target is acquired) else ``1``.
+3. Support ``K = {y} U R``; classes in ``A`` are masked to ``-inf`` before
+   the softmax, for teacher and student alike.
 4. ``SKD = m * tau^2 * KL(e_t || e_s)`` with ``e = [p_K(y), 1 - p_K(y)]``.
-5. ``PKD = tau^2 * KL(q_t || q_s)``, ``q`` the softmax over
-   ``non-target minus A``; zero when that set is empty.
+5. ``PKD = tau^2 * KL(q_t || q_s)``, ``q`` the softmax over ``R``; zero
+   when ``R`` is empty.
 6. ``DCKD = alpha * SKD + beta * PKD``.
+
+With ``m = 1`` SKD lowers every class of ``R`` and raises the target; PKD
+only redistributes mass inside ``R``; classes in ``A`` get exactly zero
+gradient. Other rules (``MASK_RULES``): ``'student_ge_teacher'`` (the
+project's first reading, ``A = {k != y: p_s[k] >= p_t[k]}``, kept for the
+ablation), ``'none'`` (``A`` empty, ``m = 1``: DKD) and
+``'student_correct'`` (``A`` empty, ``m = 0`` where the student's top-1 is
+right).
 
 Every quantity is computed in log space from ``log_softmax`` /
 ``logsumexp`` over masked logits, in float32 or wider (also under autocast): no
@@ -47,9 +59,22 @@ REDUCTIONS = ('batchmean', 'sum', 'none')
 # logits divided by ``tau``, stacked as (2, N, C), and the (N, C) one-hot
 # target mask.
 # ----------------------------------------------------------------------------
+def _mask_as_good_as_teacher(lp: Tensor,
+                             gt_mask: Tensor) -> Tuple[Tensor, Tensor]:
+    """Default. ``A = {k != y : p_s[k] <= p_t[k]}``;
+    ``m = [p_s[y] < p_t[y]]``: acquired where the student is at least as
+    right as the teacher (no more mass on a wrong class, at least as much
+    on the target). Compared as log-probabilities (never underflow).
+    """
+    target_held = ((lp[0] >= lp[1]) & gt_mask).any(dim=1)
+    return (lp[0] <= lp[1]) & ~gt_mask, (~target_held).to(lp.dtype)
+
+
 def _mask_student_ge_teacher(lp: Tensor,
                              gt_mask: Tensor) -> Tuple[Tensor, Tensor]:
-    """``A = {k != y : p_s[k] >= p_t[k]}``; ``m = [p_s[y] < p_t[y]]``.
+    """First reading (ablation): ``A = {k != y : p_s[k] >= p_t[k]}``;
+    ``m = [p_s[y] < p_t[y]]``. It removes exactly the wrong classes the
+    student over-weights, so they never get a gradient (``docs/method.md``).
 
     Compared as log-probabilities (the same order), which never underflow:
     with large logits both probabilities can round to 0 and a ``0 >= 0``
@@ -74,6 +99,7 @@ def _mask_student_correct(lp: Tensor,
 
 
 MASK_RULES: Dict[str, Callable[[Tensor, Tensor], Tuple[Tensor, Tensor]]] = {
+    'as_good_as_teacher': _mask_as_good_as_teacher,
     'student_ge_teacher': _mask_student_ge_teacher,
     'none': _mask_none,
     'student_correct': _mask_student_correct,
@@ -263,7 +289,7 @@ def dckd_parts(preds_S: Tensor,
                gt_labels: Tensor,
                *,
                tau: float = 4.0,
-               mask: str = 'student_ge_teacher',
+               mask: str = 'as_good_as_teacher',
                check_finite: bool = True) -> Tuple[Tensor, Tensor]:
     """Per-sample SKD and PKD of DCKD, each already scaled by ``tau^2``.
 
@@ -272,8 +298,9 @@ def dckd_parts(preds_S: Tensor,
         preds_T (Tensor): teacher logits, shape ``(N, C)``; detached here.
         gt_labels (Tensor): class indices, shape ``(N,)`` or ``(N, 1)``.
         tau (float): softmax temperature. Defaults to 4.0.
-        mask (str): acquired-set rule, one of ``'student_ge_teacher'``
-            (default), ``'none'``, ``'student_correct'``.
+        mask (str): acquired-set rule, one of ``'as_good_as_teacher'``
+            (default), ``'student_ge_teacher'``, ``'none'``,
+            ``'student_correct'``.
         check_finite (bool): refuse NaN/Inf logits. Defaults to True.
 
     Returns:
@@ -319,14 +346,14 @@ def dckd_loss(preds_S: Tensor,
               tau: float = 4.0,
               alpha: float = 1.0,
               beta: float = 0.5,
-              mask: str = 'student_ge_teacher',
+              mask: str = 'as_good_as_teacher',
               parts: str = 'both',
               reduction: str = 'batchmean',
               check_finite: bool = True) -> Tensor:
     """Decoupled Classifier Knowledge Distillation loss.
 
     ``DCKD = alpha * SKD + beta * PKD`` (see the module docstring and
-    ``shared/DCKD.md``). Paper defaults: ``tau=4``, ``alpha=1``,
+    ``docs/method.md``). Paper defaults: ``tau=4``, ``alpha=1``,
     ``beta=0.5``.
 
     Args:
@@ -338,7 +365,8 @@ def dckd_loss(preds_S: Tensor,
         tau (float): temperature, ``> 0``. Defaults to 4.0.
         alpha (float): weight of SKD (target vs. rest). Defaults to 1.0.
         beta (float): weight of PKD (among the rest). Defaults to 0.5.
-        mask (str): ``'student_ge_teacher'`` (default), ``'none'`` (DKD)
+        mask (str): ``'as_good_as_teacher'`` (default),
+            ``'student_ge_teacher'`` (the first reading), ``'none'`` (DKD)
             or ``'student_correct'``.
         parts (str): ``'both'`` (default), ``'skd'`` or ``'pkd'``; the
             ablation switch. The chosen part keeps its weight.
