@@ -15,7 +15,7 @@ val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
 # Students see 200 labelled training images (the teacher saw all 1,437):
 # with the full split every method saturates near 99.7% and the table says
 # nothing; with few labels the teacher's knowledge matters.
-train_dataloader = dict(dataset=dict(max_samples=200))
+train_dataloader = dict(dataset=dict(indices=200))
 max_epochs = 30
 train_cfg = dict(max_epochs=max_epochs)
 param_scheduler = dict(milestones=[18, 24])
