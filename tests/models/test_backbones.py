@@ -1,11 +1,14 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
-"""CIFAR zoo vs. shared/REFERENCE_MODELS.md (RepDistiller b84f547c, SimKD
-2b389c31): total parameters, state-dict keys, BN counters, stage shapes."""
+"""CIFAR zoo vs. docs/reference_models.md (RepDistiller b84f547c, SimKD
+2b389c31): total parameters, state-dict keys, BN counters, stage shapes,
+SimKD feature taps."""
 import pytest
 import torch
+import torch.nn.functional as F
 
 import dckd_mm  # noqa: F401
-from dckd_mm.models.zoo import CIFAR_ZOO, cifar_classifier_cfg
+from dckd_mm.models.zoo import (CIFAR_ZOO, cifar_classifier_cfg,
+                                simkd_backbone_cfg, simkd_tap)
 from tests.helpers import build_model
 
 # name: (total params, state-dict keys, num_batches_tracked entries,
@@ -42,7 +45,7 @@ REFERENCE = {
 STAGES = {
     'resnet8': [(16, 32), (16, 32), (32, 16), (64, 8)],
     'resnet8x4': [(32, 32), (64, 32), (128, 16), (256, 8)],
-    'wrn_40_2': [(16, 32), (32, 32), (64, 16), (128, 8)],
+    'wrn_40_2': [(16, 32), (32, 32), (64, 16), (128, 8), (128, 8)],
     'vgg13': [(64, 32), (128, 16), (256, 8), (512, 4), (512, 4)],
     'ResNet50': [(64, 32), (256, 32), (512, 16), (1024, 8), (2048, 4)],
     'MobileNetV2': [(16, 16), (12, 16), (16, 8), (48, 4), (160, 2),
@@ -118,3 +121,69 @@ def test_bad_arch_and_out_indices():
         CifarResNet(out_indices=(4, ))
     with pytest.raises(ValueError, match='net_size'):
         CifarShuffleNetV2(net_size=3)
+
+
+# SimKD's feat[-2] per model (docs/reference_models.md): (channels, side,
+# what comes after it on the way to the pool). Every other zoo model is
+# tapped at its pooled map.
+TAPS = {
+    'ShuffleV2': (464, 4, 'conv2'),
+    'ShuffleV2_1_5': (704, 4, 'conv2'),
+    'MobileNetV2': (160, 2, 'conv2'),
+    'wrn_16_1': (64, 8, 'bn1'),
+    'wrn_16_2': (128, 8, 'bn1'),
+    'wrn_40_1': (64, 8, 'bn1'),
+    'wrn_40_2': (128, 8, 'bn1'),
+}
+
+
+@pytest.mark.parametrize('name', sorted(REFERENCE))
+def test_simkd_tap_is_feat_minus_two(name):
+    """The SimKD backbone returns exactly RepDistiller's/SimKD's feat[-2],
+    written out here per family."""
+    _, _, _, _, channels, side = REFERENCE[name]
+    expected = TAPS.get(name, (channels, side, ''))
+    tap = simkd_tap(name)
+    assert (tap.channels, tap.side) == expected[:2]
+    assert (expected[2] in tap.skipped) if expected[2] else not tap.skipped
+    torch.manual_seed(0)
+    full = build_model(cifar_classifier_cfg(name)).eval()
+    cfg = cifar_classifier_cfg(name)
+    cfg['backbone'] = simkd_backbone_cfg(name)
+    tapped = build_model(cfg).eval()
+    tapped.load_state_dict(full.state_dict(), strict=True)
+    x = torch.randn(2, 3, 32, 32)
+    b = full.backbone
+    with torch.no_grad():
+        (out, ) = tapped.backbone(x)
+        if name.startswith('wrn'):  # block3 output, no final bn1 + ReLU
+            ref = b.block3(b.block2(b.block1(b.conv1(x))))
+        elif name.startswith('ShuffleV2'):  # layer3 output, before conv2
+            ref = b.layer3(b.layer2(b.layer1(F.relu(b.bn1(b.conv1(x))))))
+        elif name == 'MobileNetV2':  # blocks[6] output, before conv2
+            ref = b.conv1(x)
+            for block in b.blocks:
+                ref = block(ref)
+        else:  # the pooled map
+            ref = b(x)[-1]
+    assert tuple(out.shape) == (2, expected[0], expected[1], expected[1])
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize('name,frozen', [('ShuffleV2', ('conv2', 'bn2')),
+                                         ('MobileNetV2', ('conv2', )),
+                                         ('wrn_40_1', ('bn1', ))])
+def test_stages_after_the_tap_are_kept_and_frozen(name, frozen):
+    """They never run: no gradient can reach them (DDP would call them
+    unused), but they stay in the state dict for strict loading."""
+    cfg = cifar_classifier_cfg(name)
+    cfg['backbone'] = simkd_backbone_cfg(name)
+    model = build_model(cfg)
+    assert sum(p.numel() for p in model.parameters()) == REFERENCE[name][0]
+    (out, ) = model.backbone(torch.randn(2, 3, 32, 32))
+    out.square().mean().backward()
+    for pname, p in model.backbone.named_parameters():
+        if pname.split('.')[0] in frozen:
+            assert not p.requires_grad and p.grad is None, pname
+        else:
+            assert p.requires_grad and p.grad is not None, pname

@@ -18,9 +18,17 @@ class CifarBackbone(BaseBackbone):
     ``forward`` returns the outputs of the stages in ``out_indices``, as
     mmpretrain backbones do; the last stage is the map that
     ``GlobalAveragePooling`` + ``LinearClsHead`` turn into the logits.
+
+    ``stage_modules`` names, per stage, the submodules that stage runs.
+    Stages after the last one in ``out_indices`` never run (a SimKD
+    student tapped before its final 1x1 conv or BN+ReLU, for instance):
+    their parameters are frozen, since no gradient can reach them (DDP
+    would otherwise report them unused), and stay in the state dict, so
+    that upstream checkpoints still load strictly.
     """
 
     num_stages: int = 0
+    stage_modules: Tuple[Tuple[str, ...], ...] = ()
 
     def _set_out_indices(self, out_indices: Sequence[int]) -> None:
         if isinstance(out_indices, int):
@@ -34,6 +42,10 @@ class CifarBackbone(BaseBackbone):
                     f' out of range for {self.num_stages} stages.')
             indices.append(j)
         self.out_indices = tuple(indices)
+        for names in self.stage_modules[max(indices) + 1:]:
+            for name in names:
+                for param in self.get_submodule(name).parameters():
+                    param.requires_grad_(False)
 
     def stage_forward(self, index: int, x: Tensor) -> Tensor:
         raise NotImplementedError

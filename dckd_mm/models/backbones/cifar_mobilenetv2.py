@@ -45,9 +45,13 @@ class CifarMobileNetV2(CifarBackbone):
 
     Stages: 0 ``conv1`` (16@16), 1 ``blocks[0:2]`` (12@16), 2 ``blocks[2]``
     (16@8), 3 ``blocks[3:5]`` (48@4), 4 ``blocks[5:7]`` (160@2), 5 ``conv2``
-    (1280@2, the pooled map). Channels for the default width 0.5.
+    (1280@2, the pooled map). Channels for the default width 0.5. SimKD
+    taps stage 4, before ``conv2``.
     """
     num_stages = 6
+    stage_modules = (('conv1', ), ('blocks.0', 'blocks.1'), ('blocks.2', ),
+                     ('blocks.3', 'blocks.4'), ('blocks.5', 'blocks.6'),
+                     ('conv2', ))
     _STAGE_BLOCKS = {1: (0, 2), 2: (2, 3), 3: (3, 5), 4: (5, 7)}
 
     def __init__(self,

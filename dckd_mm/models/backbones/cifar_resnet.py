@@ -59,6 +59,7 @@ class CifarResNet(CifarBackbone):
     """RepDistiller/SimKD CIFAR ResNet (``resnet8`` ... ``resnet110x2``).
 
     Stages: 0 stem (``conv1``/``bn1``), 1-3 ``layer1``-``layer3``.
+    SimKD taps stage 3, the map that is pooled.
 
     Args:
         arch (str): one of :data:`CIFAR_RESNET_ARCHS`.
@@ -66,6 +67,8 @@ class CifarResNet(CifarBackbone):
         init_cfg (dict, optional): mmengine init config.
     """
     num_stages = 4
+    stage_modules = (('conv1', 'bn1'), ('layer1', ), ('layer2', ),
+                     ('layer3', ))
 
     def __init__(self,
                  arch: str = 'resnet8x4',
@@ -142,6 +145,8 @@ class CifarResNet50(CifarBackbone):
     Stages: 0 stem, 1-4 ``layer1``-``layer4`` (2048 channels at 4x4).
     """
     num_stages = 5
+    stage_modules = (('conv1', 'bn1'), ('layer1', ), ('layer2', ),
+                     ('layer3', ), ('layer4', ))
 
     def __init__(self,
                  num_blocks: Sequence[int] = (3, 4, 6, 3),

@@ -56,8 +56,11 @@ class CifarShuffleNetV1(CifarBackbone):
     """RepDistiller ``ShuffleV1`` (groups 3; 240/480/960 channels).
 
     Stages: 0 stem (``conv1`` 1x1, ``bn1``), 1-3 ``layer1``-``layer3``.
+    SimKD taps stage 3, the map that is pooled.
     """
     num_stages = 4
+    stage_modules = (('conv1', 'bn1'), ('layer1', ), ('layer2', ),
+                     ('layer3', ))
 
     def __init__(self,
                  out_planes: Sequence[int] = (240, 480, 960),
@@ -157,9 +160,12 @@ class CifarShuffleNetV2(CifarBackbone):
     ``ShuffleV2_1_5`` (``net_size=1.5``).
 
     Stages: 0 stem (``conv1`` 1x1, ``bn1``), 1-3 ``layer1``-``layer3``,
-    4 ``conv2``/``bn2`` (1024 channels, the pooled map).
+    4 ``conv2``/``bn2`` (1024 channels, the pooled map). SimKD taps
+    stage 3 (464 or 704 channels), before ``conv2``.
     """
     num_stages = 5
+    stage_modules = (('conv1', 'bn1'), ('layer1', ), ('layer2', ),
+                     ('layer3', ), ('conv2', 'bn2'))
 
     def __init__(self,
                  net_size: float = 1.0,

@@ -38,8 +38,11 @@ def _make_block(cfg: List[int], in_channels: int) -> nn.Sequential:
 class CifarVGG(CifarBackbone):
     """RepDistiller VGG-BN: stages ``block0``-``block4``, each followed by a
     ReLU; max-pools ``pool0``-``pool2`` between stages (and ``pool3`` only
-    for 64x64 inputs, as in RepDistiller)."""
+    for 64x64 inputs, as in RepDistiller). SimKD taps stage 4, the map
+    that is pooled."""
     num_stages = 5
+    stage_modules = (('block0', ), ('pool0', 'block1'), ('pool1', 'block2'),
+                     ('pool2', 'block3'), ('pool3', 'block4'))
 
     def __init__(self,
                  arch: str = 'vgg13',

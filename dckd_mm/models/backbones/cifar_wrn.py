@@ -75,20 +75,21 @@ class NetworkBlock(nn.Module):
 class CifarWideResNet(CifarBackbone):
     """RepDistiller Wide ResNet for CIFAR.
 
-    Stages: 0 ``conv1``, 1-2 ``block1``/``block2``, 3 ``block3`` followed by
-    the final ``bn1`` + ReLU (the map RepDistiller pools).
+    Stages: 0 ``conv1``, 1-3 ``block1``-``block3``, 4 the final ``bn1`` +
+    ReLU (the map RepDistiller pools; the default output).
 
-    Note: SimKD regresses WRN teachers' pre-activation ``block3`` output;
-    here the last stage is the post-activation map, so that
-    ``GlobalAveragePooling`` + ``LinearClsHead`` give the logits exactly.
-    Use ``out_indices`` with a recorder on ``block3`` for the other choice.
+    Stage 3 is the pre-activation ``block3`` output: RepDistiller's
+    ``feat[-2]`` (``preact=False``) and the map SimKD's projector reads
+    for a WRN student (``out_indices=(3, )``; ``bn1`` then never runs).
     """
-    num_stages = 4
+    num_stages = 5
+    stage_modules = (('conv1', ), ('block1', ), ('block2', ), ('block3', ),
+                     ('bn1', ))
 
     def __init__(self,
                  arch: str = 'wrn_40_2',
                  drop_rate: float = 0.0,
-                 out_indices: Sequence[int] = (3, ),
+                 out_indices: Sequence[int] = (4, ),
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if arch not in CIFAR_WRN_ARCHS:
@@ -110,6 +111,6 @@ class CifarWideResNet(CifarBackbone):
     def stage_forward(self, index: int, x: Tensor) -> Tensor:
         if index == 0:
             return self.conv1(x)
-        if index == 3:
-            return self.relu(self.bn1(self.block3(x)))
+        if index == 4:
+            return self.relu(self.bn1(x))
         return getattr(self, f'block{index}')(x)

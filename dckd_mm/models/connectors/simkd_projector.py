@@ -69,5 +69,6 @@ class SimKDProjector(BaseModule):
             raise ValueError(
                 f'SimKDProjector expects (N, {self.in_channels}, H, W) '
                 f'student features, got {tuple(feature.shape)}: set '
-                "in_channels to the channels of the student's last stage.")
+                "in_channels to the channels of the student's last stage, "
+                "its SimKD feature tap (dckd_mm.models.zoo.simkd_tap).")
         return self.transfer(feature)

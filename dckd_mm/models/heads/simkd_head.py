@@ -7,6 +7,12 @@ backbone, the projector and a frozen copy of the teacher's classifier. This
 head is that copy: a :class:`LinearClsHead` whose ``fc`` has the teacher's
 shape (filled and frozen by :class:`SimKDDistill`) and whose input passes
 through a :class:`SimKDProjector` first.
+
+The projector reads the student's SimKD feature tap (SimKD's
+``feat_s[-2]``), declared per model in :mod:`dckd_mm.models.zoo`: for a
+ShuffleV2 or MobileNetV2 student that is the map before the final 1x1
+conv, for a WRN student the map before the final BN + ReLU. Given
+``student_arch``, the head takes the projector's input channels from there.
 """
 from typing import Optional, Tuple
 
@@ -16,6 +22,8 @@ from mmpretrain.models.heads import LinearClsHead
 from mmpretrain.registry import MODELS
 from mmrazor.registry import MODELS as RAZOR_MODELS
 from torch import Tensor
+
+from ..zoo import CIFAR_ZOO
 
 __all__ = ['SimKDClsHead']
 
@@ -31,6 +39,10 @@ class SimKDClsHead(LinearClsHead):
             registry, e.g. ``dict(type='SimKDProjector', in_channels=256,
             out_channels=256)``; its ``out_channels`` must equal
             ``in_channels``.
+        student_arch (str, optional): the student's CIFAR zoo name. Its
+            SimKD feature tap sets the projector's ``in_channels`` (a
+            different explicit value is an error); the backbone must
+            output that tap (``zoo.simkd_backbone_cfg``).
         **kwargs: passed to :class:`LinearClsHead` (``loss``, ``topk``...).
 
     ``target_hw`` (a buffer saved with the weights) is the teacher's feature
@@ -38,10 +50,17 @@ class SimKDClsHead(LinearClsHead):
     as SimKD does. It is filled by :class:`SimKDDistill` during training.
     """
 
-    def __init__(self, num_classes: int, in_channels: int, projector: dict,
+    def __init__(self,
+                 num_classes: int,
+                 in_channels: int,
+                 projector: dict,
+                 student_arch: Optional[str] = None,
                  **kwargs) -> None:
         super().__init__(num_classes, in_channels, **kwargs)
         projector = dict(projector)
+        self.student_arch = student_arch
+        if student_arch is not None:
+            _fill_tap_channels(projector, student_arch)
         # The projector is an mmrazor connector: build it in that scope
         # even when the head is built under mmpretrain's default scope.
         projector.setdefault('_scope_', 'mmrazor')
@@ -55,7 +74,16 @@ class SimKDClsHead(LinearClsHead):
         self.register_buffer('target_hw', torch.zeros(2, dtype=torch.long))
 
     def project(self, feats: Tuple[Tensor, ...]) -> Tensor:
-        """Projected student feature map ``(N, C_T, H, W)``."""
+        """Projected student feature map.
+
+        Args:
+            feats (tuple[Tensor]): backbone outputs; the last is the
+                student's SimKD tap ``(N, C_S, H, W)``.
+
+        Returns:
+            Tensor: ``(N, C_T, h, w)``, with ``(h, w)`` the student's size,
+            average-pooled to ``target_hw`` where that is smaller.
+        """
         x = feats[-1]
         th, tw = (int(v) for v in self.target_hw)
         if th > 0 and (x.shape[-2] > th or x.shape[-1] > tw):
@@ -64,6 +92,8 @@ class SimKDClsHead(LinearClsHead):
         return self.projector(x)
 
     def pre_logits(self, feats: Tuple[Tensor, ...]) -> Tensor:
+        """Pooled projection ``(N, C_T)``, the teacher classifier's
+        input."""
         return self.project(feats).mean(dim=(2, 3))
 
     def set_target_hw(self, hw: Optional[Tuple[int, int]]) -> None:
@@ -71,3 +101,20 @@ class SimKDClsHead(LinearClsHead):
             return
         if int(self.target_hw[0]) != hw[0] or int(self.target_hw[1]) != hw[1]:
             self.target_hw.copy_(torch.as_tensor(hw, dtype=torch.long))
+
+
+def _fill_tap_channels(projector: dict, student_arch: str) -> None:
+    """Set the projector's ``in_channels`` from the zoo's SimKD tap."""
+    if student_arch not in CIFAR_ZOO:
+        raise ValueError(f'SimKDClsHead: unknown student_arch '
+                         f'{student_arch!r}; choose one of '
+                         f'{sorted(CIFAR_ZOO)}.')
+    tap = CIFAR_ZOO[student_arch].simkd_tap
+    given = projector.setdefault('in_channels', tap.channels)
+    if given != tap.channels:
+        raise ValueError(
+            f'SimKDClsHead: the projector reads {given} channels but the '
+            f'SimKD feature tap of {student_arch} ({tap.describe()}) has '
+            f'{tap.channels}; set projector.in_channels={tap.channels} (or '
+            'leave it out) and the backbone out_indices to '
+            f'({tap.stage}, ).')
