@@ -1,21 +1,81 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
-"""RepDistiller/CRD/mdistiller/SimKD files convert strictly and keep the
-logits. The files are written by the test in the exact key layout of
-shared/REFERENCE_MODELS.md (random weights)."""
+"""RepDistiller/CRD/mdistiller/SimKD files convert exactly or are refused.
+
+The files are written by the tests in the key layout of
+docs/reference_models.md (random weights, random BN statistics), in each
+upstream format. Expected logits come from :func:`upstream_features` and
+:func:`upstream_simkd_logits` below, which spell out the upstream forward
+passes (RepDistiller's and SimKD's ``model(x, is_feat=True)``, SimKD's
+``models/util.py``) module by module, independently of the zoo's feature
+taps and of the converter's own self-check.
+"""
 import argparse
 from collections import OrderedDict
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
 import dckd_mm  # noqa: F401
 from dckd_mm.compat import safe_load
 from dckd_mm.models.zoo import CIFAR_ZOO, cifar_classifier_cfg
-from dckd_mm.utils.convert import ConversionError, convert_file
+from dckd_mm.utils.convert import (ConversionError, convert_file,
+                                   simkd_student_cfg)
 from tests.helpers import build_model
 from tests.helpers import run_tool as run_tool_in_process
 
 TOOL = 'tools/convert_repdistiller_ckpt.py'
+
+# One architecture per family (docs/simkd_students.md).
+FAMILIES = {
+    'resnet': 'resnet8x4',
+    'resnet50': 'ResNet50',
+    'wrn': 'wrn_16_2',
+    'vgg': 'vgg8',
+    'mobilenetv2': 'MobileNetV2',
+    'shufflev1': 'ShuffleV1',
+    'shufflev2': 'ShuffleV2',
+}
+
+# The paper's 13 DCKD pairs (teacher, student).
+PAIRS = [('resnet110', 'resnet32'), ('resnet110x2', 'ShuffleV2_1_5'),
+         ('resnet32x4', 'ShuffleV1'), ('resnet32x4', 'ShuffleV2'),
+         ('resnet32x4', 'wrn_40_2'), ('resnet38x2', 'resnet8x4'),
+         ('resnet56', 'resnet20'), ('ResNet50', 'MobileNetV2'),
+         ('vgg13', 'vgg8'), ('wrn_40_2', 'resnet8x4'),
+         ('wrn_40_2', 'ShuffleV1'), ('wrn_40_2', 'wrn_40_1'),
+         ('resnet32x4', 'resnet8x4')]
+
+# RepDistiller / SimKD transforms.Normalize (after ToTensor).
+UPSTREAM_MEAN = (0.5071, 0.4867, 0.4408)
+UPSTREAM_STD = (0.2675, 0.2565, 0.2761)
+
+
+def run_tool(*args):
+    return run_tool_in_process(TOOL, *args)
+
+
+def randomized(model: nn.Module, seed: int) -> nn.Module:
+    """Random BN statistics and affine terms, so that a wrong (or
+    skipped) BN changes the logits; eval mode."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, nn.BatchNorm2d):
+                m.running_mean.copy_(
+                    torch.randn(m.running_mean.shape, generator=g) * 0.1)
+                m.running_var.copy_(
+                    torch.rand(m.running_var.shape, generator=g) + 0.5)
+                m.weight.copy_(torch.rand(m.weight.shape, generator=g) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=g) * 0.1)
+    return model.eval()
+
+
+def zoo_model(arch: str, seed: int) -> nn.Module:
+    torch.manual_seed(seed)
+    return randomized(build_model(cifar_classifier_cfg(arch)), seed)
 
 
 def repdistiller_state(model, arch):
@@ -28,6 +88,90 @@ def repdistiller_state(model, arch):
         elif k.startswith('head.fc.'):
             out[cls_key + '.' + k[len('head.fc.'):]] = v.clone()
     return out
+
+
+def upstream_features(model, arch, x):
+    """``(feat[-2], pooled map)`` of the upstream forward, written out per
+    family from RepDistiller's / SimKD's ``forward(x, is_feat=True)``."""
+    b = model.backbone
+    family = CIFAR_ZOO[arch].family
+    if family == 'wrn':  # f3 = block3(...); only the pool sees bn1 + ReLU
+        f = b.block3(b.block2(b.block1(b.conv1(x))))
+        return f, F.relu(b.bn1(f))
+    if family == 'mobilenetv2':  # f4 = blocks[6](...); conv2 feeds the pool
+        f = b.conv1(x)
+        for block in b.blocks:
+            f = block(f)
+        return f, b.conv2(f)
+    if family == 'vgg':
+        f = F.relu(b.block0(x))
+        for i in range(1, 5):
+            if i < 4:
+                f = getattr(b, f'pool{i - 1}')(f)
+            f = F.relu(getattr(b, f'block{i}')(f))
+        return f, f
+    f = F.relu(b.bn1(b.conv1(x)))
+    for i in range(1, 5 if family == 'resnet50' else 4):
+        f = getattr(b, f'layer{i}')(f)
+    if family == 'shufflev2':  # f3 = layer3(...); conv2/bn2 feed the pool
+        return f, F.relu(b.bn2(b.conv2(f)))
+    return f, f
+
+
+def upstream_logits(model, arch, x):
+    return model.head.fc(upstream_features(model, arch, x)[1].mean((2, 3)))
+
+
+def simkd_transfer(s_n: int, t_n: int, seed: int) -> nn.Sequential:
+    """SimKD's ``transfer`` (``models/util.py``, factor 2), random."""
+    torch.manual_seed(seed)
+    mid = t_n // 2
+    return randomized(
+        nn.Sequential(
+            nn.Conv2d(s_n, mid, 1, bias=False), nn.BatchNorm2d(mid),
+            nn.ReLU(inplace=True), nn.Conv2d(mid, mid, 3, padding=1,
+                                             bias=False),
+            nn.BatchNorm2d(mid), nn.ReLU(inplace=True),
+            nn.Conv2d(mid, t_n, 1, bias=False), nn.BatchNorm2d(t_n),
+            nn.ReLU(inplace=True)), seed)
+
+
+def upstream_simkd_logits(student, s_arch, transfer, teacher, t_arch, x):
+    """SimKD's ``pred_feat_s``: align feat_s[-2] to feat_t[-2]'s size,
+    transfer, average-pool, teacher classifier."""
+    feat_s, _ = upstream_features(student, s_arch, x)
+    feat_t, _ = upstream_features(teacher, t_arch, x)
+    if feat_s.shape[2] > feat_t.shape[2]:
+        side = feat_t.shape[2]
+        feat_s = F.adaptive_avg_pool2d(feat_s, (side, side))
+    return teacher.head.fc(transfer(feat_s).mean((2, 3)))
+
+
+def write_simkd_pair(tmp_path, teacher_arch, student_arch, seed=0,
+                     proj_channels=None, dataparallel=False):
+    """A SimKD student file (``model`` + ``proj``) and its teacher file, as
+    SimKD's train_student.py / RepDistiller's train_teacher.py save
+    them."""
+    teacher = zoo_model(teacher_arch, seed)
+    student = zoo_model(student_arch, seed + 1)
+    x = torch.zeros(1, 3, 32, 32)
+    with torch.no_grad():
+        s_n = upstream_features(student, student_arch, x)[0].shape[1]
+        t_n = upstream_features(teacher, teacher_arch, x)[0].shape[1]
+    transfer = simkd_transfer(proj_channels or s_n, t_n, seed + 2)
+    s_state = repdistiller_state(student, student_arch)
+    if dataparallel:
+        s_state = OrderedDict(('module.' + k, v) for k, v in s_state.items())
+    proj = OrderedDict(('transfer.' + k, v.clone())
+                       for k, v in transfer.state_dict().items())
+    src = tmp_path / f'{student_arch}_best.pth'
+    t_src = tmp_path / f'{teacher_arch}_best.pth'
+    torch.save({'epoch': 240, 'model': s_state, 'best_acc': 75.0,
+                'proj': proj}, src)
+    torch.save({'epoch': 240, 'model': repdistiller_state(
+        teacher, teacher_arch), 'best_acc': 79.0,
+        'optimizer': {'state': {}, 'param_groups': []}}, t_src)
+    return src, t_src, student, transfer, teacher
 
 
 def test_documented_key_layout():
@@ -55,48 +199,46 @@ def test_documented_key_layout():
         m, 'wrn_40_1')
 
 
-def run_tool(*args):
-    return run_tool_in_process(TOOL, *args)
-
-
-@pytest.mark.parametrize('arch', ['resnet8x4', 'wrn_16_1', 'vgg8',
-                                  'MobileNetV2', 'ShuffleV2'])
-def test_convert_keeps_logits(arch, tmp_path):
-    torch.manual_seed(0)
-    src_model = build_model(cifar_classifier_cfg(arch)).eval()
+@pytest.mark.parametrize('family', sorted(FAMILIES))
+def test_plain_classifier_every_family_and_format(family, tmp_path):
+    """RepDistiller/CRD ``*_best.pth``, ``*_last.pth`` (pickled options,
+    DataParallel keys) and mdistiller (``module.student.``) files."""
+    arch = FAMILIES[family]
+    src_model = zoo_model(arch, 0)
     state = repdistiller_state(src_model, arch)
-    src = tmp_path / f'{arch}_best.pth'
-    torch.save({'epoch': 240, 'model': state, 'best_acc': 77.0,
-                'accuracy': torch.tensor([77.0]),
-                'optimizer': {'state': {}, 'param_groups': []}}, src)
-    dst = tmp_path / 'out.pth'
-    proc = run_tool(str(src), str(dst), '--arch', arch)
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    ckpt = safe_load(str(dst))
-    assert set(ckpt) == {'state_dict', 'meta'}
-    assert ckpt['meta']['arch'] == arch and ckpt['meta']['epoch'] == 240
-    model = build_model(cifar_classifier_cfg(arch)).eval()
-    model.load_state_dict(ckpt['state_dict'], strict=True)
     x = torch.randn(3, 3, 32, 32)
     with torch.no_grad():
-        torch.testing.assert_close(model(x, mode='tensor'),
-                                   src_model(x, mode='tensor'))
+        expected = upstream_logits(src_model, arch, x)
+    formats = {
+        'best': ({'epoch': 240, 'model': state, 'best_acc': 77.0,
+                  'accuracy': torch.tensor([77.0]),
+                  'optimizer': {'state': {}, 'param_groups': []}}, []),
+        'last': ({'epoch': 240, 'opt': argparse.Namespace(model=arch),
+                  'model': OrderedDict(('module.' + k, v)
+                                       for k, v in state.items())}, []),
+        'mdistiller': ({'epoch': 3, 'model': OrderedDict(
+            ('module.student.' + k, v) for k, v in state.items())},
+            ['--part', 'student']),
+    }
+    for name, (ckpt, extra) in formats.items():
+        src, dst = tmp_path / f'{name}.pth', tmp_path / f'{name}_out.pth'
+        torch.save(ckpt, src)
+        proc = run_tool(str(src), str(dst), '--arch', arch, *extra)
+        assert proc.returncode == 0, (name, proc.stderr[-2000:])
+        assert 'logits equal the upstream computation' in proc.stdout
+        out = safe_load(str(dst))
+        assert set(out) == {'state_dict', 'meta'}
+        assert out['meta']['arch'] == arch
+        assert out['meta']['self_check_max_abs_diff'] <= 1e-3
+        model = build_model(cifar_classifier_cfg(arch)).eval()
+        model.load_state_dict(out['state_dict'], strict=True)
+        with torch.no_grad():
+            torch.testing.assert_close(model(x, mode='tensor'), expected)
+    assert safe_load(str(tmp_path / 'best_out.pth'))['meta']['epoch'] == 240
 
 
-def test_last_pth_with_namespace_and_dataparallel_prefix(tmp_path):
-    m = build_model(cifar_classifier_cfg('resnet8'))
-    state = OrderedDict(('module.' + k, v)
-                        for k, v in repdistiller_state(m, 'resnet8').items())
-    src = tmp_path / 'resnet8_last.pth'
-    torch.save({'epoch': 240, 'model': state,
-                'opt': argparse.Namespace(model='resnet8', lr=0.05)}, src)
-    out, _, meta = convert_file(str(src), 'resnet8')
-    assert 'backbone.conv1.weight' in out and meta['epoch'] == 240
-
-
-def test_mdistiller_student_part(tmp_path):
-    m = build_model(cifar_classifier_cfg('resnet8'))
-    t = build_model(cifar_classifier_cfg('resnet32'))
+def test_mdistiller_file_needs_part(tmp_path):
+    m, t = zoo_model('resnet8', 0), zoo_model('resnet32', 1)
     state = OrderedDict()
     for k, v in repdistiller_state(m, 'resnet8').items():
         state['module.student.' + k] = v
@@ -111,37 +253,100 @@ def test_mdistiller_student_part(tmp_path):
     assert proc.returncode == 2 and 'unexpected key' in proc.stderr
 
 
-def test_simkd_student_with_projector(tmp_path):
-    from dckd_mm.utils.convert import simkd_student_cfg
-    torch.manual_seed(0)
-    teacher = build_model(cifar_classifier_cfg('resnet32x4')).eval()
-    target = build_model(simkd_student_cfg('resnet8x4', 'resnet32x4')).eval()
-    s_state = repdistiller_state(
-        build_model(cifar_classifier_cfg('resnet8x4')), 'resnet8x4')
-    for k, v in target.state_dict().items():
-        if k.startswith('backbone.'):
-            s_state[k[len('backbone.'):]] = v.clone()
-    proj = OrderedDict(
-        ('module.' + k[len('head.projector.'):], v.clone())
-        for k, v in target.state_dict().items()
-        if k.startswith('head.projector.'))
-    src, t_src = tmp_path / 'student.pth', tmp_path / 'teacher.pth'
-    torch.save({'model': s_state, 'proj': proj, 'epoch': 240}, src)
-    torch.save({'model': repdistiller_state(teacher, 'resnet32x4')}, t_src)
-    proc = run_tool(str(src), str(tmp_path / 'o.pth'), '--arch', 'resnet8x4')
-    assert proc.returncode == 2 and '--teacher' in proc.stderr
+@pytest.mark.parametrize('pair', PAIRS, ids=lambda p: f'{p[0]}-{p[1]}')
+def test_simkd_student_of_every_pair_converts_exactly(pair, tmp_path):
+    teacher_arch, student_arch = pair
+    src, t_src, student, transfer, teacher = write_simkd_pair(
+        tmp_path, teacher_arch, student_arch,
+        dataparallel=student_arch == 'ShuffleV1')
+    out, cfg, meta = convert_file(str(src), student_arch,
+                                  teacher_src=str(t_src),
+                                  teacher_arch=teacher_arch)
+    assert cfg == simkd_student_cfg(student_arch, teacher_arch)
+    assert meta['teacher_arch'] == teacher_arch
+    deployed = build_model(cfg).eval()
+    deployed.load_state_dict(out, strict=True)
+    x = torch.randn(4, 3, 32, 32)
+    with torch.no_grad():
+        expected = upstream_simkd_logits(student, student_arch, transfer,
+                                         teacher, teacher_arch, x)
+        got = deployed(x, mode='tensor')
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-4)
+    assert torch.equal(out['head.fc.weight'], teacher.head.fc.weight)
+
+
+def test_simkd_tool_needs_teacher_and_writes(tmp_path):
+    src, t_src, student, transfer, teacher = write_simkd_pair(
+        tmp_path, 'wrn_40_2', 'wrn_40_1')
     dst = tmp_path / 'o.pth'
-    proc = run_tool(str(src), str(dst), '--arch', 'resnet8x4', '--teacher',
-                    str(t_src), '--teacher-arch', 'resnet32x4')
+    proc = run_tool(str(src), str(dst), '--arch', 'wrn_40_1')
+    assert proc.returncode == 2 and '--teacher' in proc.stderr
+    assert not dst.exists()
+    proc = run_tool(str(src), str(dst), '--arch', 'wrn_40_1', '--teacher',
+                    str(t_src), '--teacher-arch', 'wrn_40_2')
     assert proc.returncode == 0, proc.stderr[-2000:]
-    deployed = build_model(simkd_student_cfg('resnet8x4',
-                                             'resnet32x4')).eval()
+    deployed = build_model(simkd_student_cfg('wrn_40_1', 'wrn_40_2')).eval()
     deployed.load_state_dict(safe_load(str(dst))['state_dict'], strict=True)
     x = torch.randn(2, 3, 32, 32)
     with torch.no_grad():
-        feat = target.backbone(x)[-1]
-        expected = teacher.head.fc(target.head.projector(feat).mean((2, 3)))
-        torch.testing.assert_close(deployed(x, mode='tensor'), expected)
+        torch.testing.assert_close(
+            deployed(x, mode='tensor'),
+            upstream_simkd_logits(student, 'wrn_40_1', transfer, teacher,
+                                  'wrn_40_2', x), rtol=1e-4, atol=1e-4)
+
+
+def test_refuses_projector_trained_on_another_map(tmp_path):
+    """A ShuffleV2 projector that reads the pooled 1024-channel map is not
+    SimKD's: refused, naming the tap, nothing written."""
+    src, t_src, *_ = write_simkd_pair(tmp_path, 'resnet32x4', 'ShuffleV2',
+                                      proj_channels=1024)
+    dst = tmp_path / 'o.pth'
+    proc = run_tool(str(src), str(dst), '--arch', 'ShuffleV2', '--teacher',
+                    str(t_src), '--teacher-arch', 'resnet32x4')
+    assert proc.returncode == 2 and not dst.exists()
+    assert 'reads 1024 channels' in proc.stderr
+    assert '464' in proc.stderr and 'before conv2' in proc.stderr
+
+
+def test_refuses_projector_that_misses_the_teacher(tmp_path):
+    src, _, *_ = write_simkd_pair(tmp_path, 'resnet32x4', 'resnet8x4')
+    other = tmp_path / 'other'
+    other.mkdir()
+    _, t_src, *_ = write_simkd_pair(other, 'wrn_40_2', 'resnet8')
+    with pytest.raises(ConversionError, match='outputs 256 channels.*'
+                       'takes 128'):
+        convert_file(str(src), 'resnet8x4', teacher_src=str(t_src),
+                     teacher_arch='wrn_40_2')
+    with pytest.raises(ConversionError, match='does not convert exactly to '
+                       'teacher resnet32x4'):
+        convert_file(str(src), 'resnet8x4', teacher_src=str(t_src),
+                     teacher_arch='resnet32x4')
+
+
+def test_refuses_teacher_whose_tap_is_not_its_classifier_input(tmp_path):
+    src, t_src, *_ = write_simkd_pair(tmp_path, 'ShuffleV2', 'resnet8')
+    with pytest.raises(ConversionError, match='cannot reuse the classifier'
+                       ' of ShuffleV2'):
+        convert_file(str(src), 'resnet8', teacher_src=str(t_src),
+                     teacher_arch='ShuffleV2')
+
+
+def test_self_check_catches_what_keys_cannot(tmp_path, monkeypatch):
+    """A WRN student tapped after the final BN + ReLU has exactly the same
+    keys as SimKD's; only the logit self-check can refuse it."""
+    import dckd_mm.models.zoo as zoo
+    import dckd_mm.utils.convert as convert
+    src, t_src, *_ = write_simkd_pair(tmp_path, 'wrn_40_2', 'wrn_40_1')
+    wrong = dict(zoo.simkd_student_cfg('wrn_40_1', 'wrn_40_2'))
+    wrong['backbone'] = dict(wrong['backbone'], out_indices=(4, ))
+    monkeypatch.setattr(convert, 'simkd_student_cfg',
+                        lambda *args, **kwargs: wrong)
+    dst = tmp_path / 'o.pth'
+    proc = run_tool(str(src), str(dst), '--arch', 'wrn_40_1', '--teacher',
+                    str(t_src), '--teacher-arch', 'wrn_40_2')
+    assert proc.returncode == 2 and not dst.exists()
+    assert 'logit self-check failed' in proc.stderr
+    assert 'nothing was written' in proc.stderr
 
 
 def test_refuses_partial_conversion(tmp_path):
@@ -176,3 +381,61 @@ def test_refuses_untrusted_source(tmp_path):
     with pytest.raises(ConversionError, match='unknown arch'):
         from dckd_mm.utils.convert import convert_repdistiller
         convert_repdistiller({}, 'resnet9')
+
+
+def raw_images(n: int = 6, seed: int = 0) -> np.ndarray:
+    """uint8 ``(n, 32, 32, 3)`` images in CIFAR-100's channel order."""
+    return np.random.RandomState(seed).randint(0, 256, (n, 32, 32, 3),
+                                               dtype=np.uint8)
+
+
+def upstream_input(images: np.ndarray) -> torch.Tensor:
+    """ToTensor + Normalize, as RepDistiller/SimKD feed their models."""
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+    mean = torch.tensor(UPSTREAM_MEAN).view(1, 3, 1, 1)
+    std = torch.tensor(UPSTREAM_STD).view(1, 3, 1, 1)
+    return (x - mean) / std
+
+
+def test_config_out_runs_in_mmpretrain_on_raw_images(tmp_path):
+    """--config-out: init_model and ImageClassificationInferencer on the
+    written pair predict what the upstream student does on raw uint8
+    images."""
+    from mmengine.config import Config
+    from mmpretrain.apis import ImageClassificationInferencer, init_model
+    src, t_src, student, transfer, teacher = write_simkd_pair(
+        tmp_path, 'resnet32x4', 'ShuffleV2')
+    dst, cfg_out = tmp_path / 'deploy.pth', tmp_path / 'deploy' / 'cfg.py'
+    proc = run_tool(str(src), str(dst), '--arch', 'ShuffleV2', '--teacher',
+                    str(t_src), '--teacher-arch', 'resnet32x4',
+                    '--config-out', str(cfg_out))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    cfg = Config.fromfile(str(cfg_out))
+    assert cfg.model.head.student_arch == 'ShuffleV2'
+    assert cfg.model.backbone.out_indices == (3, )
+    images = raw_images()
+    with torch.no_grad():
+        expected = upstream_simkd_logits(student, 'ShuffleV2', transfer,
+                                         teacher, 'resnet32x4',
+                                         upstream_input(images))
+    expected_scores = expected.softmax(1)
+
+    model = init_model(str(cfg_out), str(dst), device='cpu')
+    assert len(model._dataset_meta['classes']) == 100
+    data = model.data_preprocessor(
+        dict(inputs=[torch.from_numpy(i).permute(2, 0, 1) for i in images]))
+    with torch.no_grad():
+        logits = model(data['inputs'], mode='tensor')
+    torch.testing.assert_close(logits, expected, rtol=1e-4, atol=1e-4)
+
+    inferencer = ImageClassificationInferencer(
+        str(cfg_out), pretrained=str(dst), device='cpu')
+    results = inferencer(list(images), batch_size=3)
+    scores = torch.stack([torch.as_tensor(r['pred_scores'])
+                          for r in results]).float()
+    torch.testing.assert_close(scores, expected_scores, rtol=1e-4,
+                               atol=1e-5)
+    assert [r['pred_label'] for r in results] == \
+        expected.argmax(1).tolist()
+    assert results[0]['pred_class'] == model._dataset_meta['classes'][
+        results[0]['pred_label']]
