@@ -1,5 +1,7 @@
 # DCKD (SimKD feature loss + DCKD) resnet110 -> resnet32, CIFAR-100, 1 GPU x
-# 64.
+# 64. Student and teacher are built from their CIFAR zoo entries: the student's
+# projector reads its SimKD feature tap (SimKD's feat_s[-2]), see
+# docs/simkd_students.md.
 _base_ = [
     '../_base_/datasets/cifar100_bs64.py',
     '../_base_/schedules/cifar100_240e.py',
@@ -7,20 +9,16 @@ _base_ = [
     '../_base_/distill/simkd_dckd.py',
 ]
 
+from dckd_mm.models.zoo import simkd_pair_model  # noqa: E402
+
 # Teacher checkpoint: train configs/teachers/resnet110_cifar100.py, or
 # convert a RepDistiller/SimKD file with tools/convert_repdistiller_ckpt.py.
 teacher_ckpt = 'checkpoints/cifar100/resnet110.pth'
 
 model = dict(
     teacher_ckpt=teacher_ckpt,
-    architecture=dict(
-        backbone=dict(_delete_=True, type='CifarResNet', arch='resnet32'),
-        head=dict(
-            in_channels=64,
-            projector=dict(in_channels=64, out_channels=64))),
-    teacher=dict(
-        backbone=dict(_delete_=True, type='CifarResNet', arch='resnet110'),
-        head=dict(in_channels=64)))
+    **simkd_pair_model(
+        teacher='resnet110', student='resnet32', num_classes=100))
 
 # Validation reports the student and the teacher.
 val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')

@@ -1,5 +1,6 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
-"""SimKDDistill: frozen teacher, gradient flow, predict path, errors."""
+"""SimKDDistill: frozen teacher, gradient flow, predict path, errors; the
+DCKD pair configs build SimKD's students (docs/simkd_students.md)."""
 import copy
 
 import pytest
@@ -9,7 +10,8 @@ from mmengine.optim import OptimWrapper
 from mmpretrain.structures import DataSample
 
 import dckd_mm  # noqa: F401
-from dckd_mm.models.zoo import CIFAR_ZOO
+from dckd_mm.models.zoo import (CIFAR_ZOO, simkd_backbone_cfg,
+                                simkd_student_cfg, simkd_tap)
 from tests.helpers import build_model, save_teacher_ckpt
 
 BASE = 'configs/_base_/distill/simkd_dckd.py'
@@ -18,15 +20,15 @@ BASE = 'configs/_base_/distill/simkd_dckd.py'
 def algo_cfg(teacher: str, student: str, ckpt: str,
              num_classes: int = 10) -> dict:
     cfg = Config.fromfile(BASE).model.to_dict()
-    t, s = CIFAR_ZOO[teacher], CIFAR_ZOO[student]
+    t = CIFAR_ZOO[teacher]
     cfg['teacher']['backbone'] = dict(t.backbone)
     cfg['teacher']['head'].update(in_channels=t.channels,
                                   num_classes=num_classes)
-    cfg['architecture']['backbone'] = dict(s.backbone)
+    cfg['architecture']['backbone'] = simkd_backbone_cfg(student)
     cfg['architecture']['head'].update(
         in_channels=t.channels, num_classes=num_classes)
     cfg['architecture']['head']['projector'].update(
-        in_channels=s.channels, out_channels=t.channels)
+        in_channels=simkd_tap(student).channels, out_channels=t.channels)
     cfg['teacher_ckpt'] = ckpt
     cfg['data_preprocessor'] = dict(
         type='mmpretrain.ClsDataPreprocessor', num_classes=num_classes)
@@ -183,3 +185,94 @@ def test_projector_in_channels_mismatch_is_clear(tmp_path):
     algo = build_model(dict(cfg, _scope_='mmrazor'))
     with pytest.raises(ValueError, match="student's last stage"):
         algo.loss(*batch())
+
+
+# The 13 pair configs: (teacher, student, deployed student parameters).
+# Deployed = student backbone (with its unused final conv / BN, as SimKD
+# saves it) + projector + the teacher's classifier; equal to SimKD's own
+# construction (docs/simkd_students.md).
+PAIRS = {
+    'dckd_res110_res32': ('resnet110', 'resnet32', 486324),
+    'dckd_res110x2_shufflev2x1.5': ('resnet110x2', 'ShuffleV2_1_5',
+                                    2581572),
+    'dckd_res32x4_shufflev1': ('resnet32x4', 'ShuffleV1', 1182986),
+    'dckd_res32x4_shufflev2': ('resnet32x4', 'ShuffleV2', 1519368),
+    'dckd_res32x4_wrn40_2': ('resnet32x4', 'wrn_40_2', 2465588),
+    'dckd_res38x2_res8x4': ('resnet38x2', 'resnet8x4', 1282692),
+    'dckd_res56_res20': ('resnet56', 'resnet20', 291892),
+    'dckd_resnet50_mobilenetv2': ('ResNet50', 'MobileNetV2', 12596004),
+    'dckd_vgg13_vgg8': ('vgg13', 'vgg8', 4819044),
+    'dckd_wrn40_2_res8x4': ('wrn_40_2', 'resnet8x4', 1282692),
+    'dckd_wrn40_2_shufflev1': ('wrn_40_2', 'ShuffleV1', 973066),
+    'dckd_wrn40_2_wrn40_1': ('wrn_40_2', 'wrn_40_1', 625844),
+    'res32x4_res8x4': ('resnet32x4', 'resnet8x4', 1447556),
+}
+
+
+def pair_config(name: str) -> Config:
+    suffix = '_cifar100.py' if name.startswith('res32x4_') else \
+        '_1xb64_cifar100.py'
+    return Config.fromfile(f'configs/dckd/{name}{suffix}')
+
+
+@pytest.mark.parametrize('name', sorted(PAIRS))
+def test_pair_config_builds_simkd_student(name):
+    teacher, student, params = PAIRS[name]
+    cfg = pair_config(name)
+    arch = cfg.model.architecture.to_dict()
+    assert arch['head']['projector']['in_channels'] == \
+        simkd_tap(student).channels
+    model = build_model(arch)
+    assert model.backbone.out_indices == (simkd_tap(student).stage, )
+    assert sum(p.numel() for p in model.parameters()) == params
+    reference = build_model(simkd_student_cfg(student, teacher))
+    assert {k: v.shape for k, v in model.state_dict().items()} == \
+        {k: v.shape for k, v in reference.state_dict().items()}
+    t_cfg = cfg.model.teacher.to_dict()
+    t_out = t_cfg['backbone'].get('out_indices')
+    if teacher.startswith('wrn'):  # SimKD's feat_t[-2]: before bn1 + ReLU
+        assert t_out == (3, 4)
+        mapping = cfg.model.distiller.loss_forward_mappings.loss_feat
+        assert mapping.t_feature.data_idx == 0
+    else:
+        assert t_out is None
+
+
+def test_wrn_pair_trains_on_simkd_features(tmp_path):
+    """wrn_40_2 -> wrn_40_1: the projector reads the student's block3
+    output, the feature loss targets the teacher's block3 output (both
+    before the final BN + ReLU), and every trainable parameter gets a
+    gradient (DDP-safe) while the student's unused bn1 stays frozen."""
+    cfg = pair_config('dckd_wrn40_2_wrn40_1').model.to_dict()
+    ckpt = str(tmp_path / 'teacher.pth')
+    save_teacher_ckpt(cfg['teacher'], ckpt)
+    cfg.update(teacher_ckpt=ckpt, data_preprocessor=dict(
+        type='mmpretrain.ClsDataPreprocessor', num_classes=100))
+    algo = build_model(dict(cfg, _scope_='mmrazor'))
+    algo.init_weights()
+    algo.train()
+    x, samples = batch(num_classes=100)
+    feats = {}
+    hooks = [
+        algo.student.backbone.block3.register_forward_hook(
+            lambda m, i, o: feats.__setitem__('s', o)),
+        algo.teacher.backbone.block3.register_forward_hook(
+            lambda m, i, o: feats.__setitem__('t', o)),
+        algo.student.head.projector.register_forward_hook(
+            lambda m, i, o: feats.__setitem__('proj_in', i[0])),
+    ]
+    losses = algo.loss(x, samples)
+    for h in hooks:
+        h.remove()
+    assert torch.equal(feats['proj_in'], feats['s'])
+    rec = algo.distiller.teacher_recorders.get_recorder('feat')
+    assert torch.equal(rec.get_record_data(data_idx=0), feats['t'])
+    loss_feat = torch.nn.functional.mse_loss(
+        algo.student.head.projector(feats['s']), feats['t'])
+    torch.testing.assert_close(losses['distill.loss_feat'], loss_feat)
+    sum(losses.values()).backward()
+    for name, p in algo.student.named_parameters():
+        if name.startswith('backbone.bn1.') or name.startswith('head.fc.'):
+            assert not p.requires_grad, name
+        else:
+            assert p.requires_grad and p.grad is not None, name
