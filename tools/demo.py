@@ -3,18 +3,24 @@
 
 Trains a resnet20 teacher on scikit-learn's digits, then the resnet8
 student five ways with the same schedule and seed: alone, KD, DKD, SimKD
-and SimKD + DCKD; prints one table and writes work_dirs/demo/results.*.
+and SimKD + DCKD (default rule 'as_good_as_teacher'); prints one progress
+line per run, then the tables, and writes work_dirs/demo/results.*. Each
+run's mmengine log stays in its folder under work_dirs/demo/.
 """
 import argparse
 import os
+import os.path as osp
 import sys
 import time
 
 import torch
 
 import dckd_mm  # noqa: F401
-from dckd_mm.apis.compare import (CONFIG_SETS, format_table, run_comparison,
-                                  save_results)
+from dckd_mm.apis.compare import (format_table, load_config_sets,
+                                  run_comparison, save_results)
+
+SETS = osp.join(osp.dirname(osp.abspath(__file__)), 'benchmark',
+                'config_sets.yml')
 
 
 def main() -> int:
@@ -27,10 +33,10 @@ def main() -> int:
     options = None
     if args.epochs:
         options = {'train_cfg.max_epochs': args.epochs}
-    teacher, methods = CONFIG_SETS['digits']
+    spec = load_config_sets(SETS)['digits']
     start = time.perf_counter()
-    result = run_comparison(teacher, methods, args.work_dir, (args.seed, ),
-                            options)
+    result = run_comparison(spec['teacher'], spec['methods'], args.work_dir,
+                            (args.seed, ), options)
     result['total_s'] = time.perf_counter() - start
     paths = save_results(
         result, args.work_dir,
