@@ -22,9 +22,11 @@ It also makes mmengine's local checkpoint loader explicit about safety:
 and a refused pickle raises :class:`UntrustedCheckpointError`, naming the
 file and the callables it asked for. Nothing in the refused file runs.
 """
+import io
 import os.path as osp
 import pickle
-from typing import Any, Callable, Iterable, List, Optional, Union
+import re
+from typing import Any, Callable, Iterable, List, Optional, Set, Union
 
 import torch
 
@@ -81,11 +83,123 @@ def mmengine_safe_globals() -> List[Union[Callable, tuple]]:
     return allowed
 
 
-def _unsafe_globals(path: str) -> List[str]:
+def _allowed_global_names() -> Set[str]:
+    """``module.name`` of every global torch's weights-only unpickler
+    accepts now (its defaults, ``add_safe_globals`` and the current
+    ``safe_globals`` context)."""
+    from torch import _weights_only_unpickler as wou
     try:
-        return list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
-    except Exception:  # not a zip checkpoint: names cannot be listed
+        return set(wou._get_allowed_globals()) | set(
+            wou._get_user_allowed_globals())
+    except Exception:  # pragma: no cover - private API changed
+        return set()
+
+
+def _pickle_streams(path: str) -> List[bytes]:
+    """The pickle bytes a ``torch.load`` of ``path`` would unpickle: the
+    ``data.pkl`` records of a zip checkpoint, else the whole file (a
+    legacy checkpoint is a sequence of pickles, a raw pickle is one)."""
+    import zipfile
+    try:
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as zf:
+                return [
+                    zf.read(n) for n in zf.namelist()
+                    if n.endswith('data.pkl')
+                ]
+    except Exception:  # a damaged zip: scan its raw bytes instead
+        pass
+    with open(path, 'rb') as f:
+        return [f.read()]
+
+
+_DOTTED = re.compile(r'[A-Za-z_]\w*(\.[A-Za-z_]\w*)+')
+_STRING_OPS = frozenset({
+    'UNICODE', 'BINUNICODE', 'SHORT_BINUNICODE', 'BINUNICODE8', 'STRING',
+    'BINSTRING', 'SHORT_BINSTRING'
+})
+
+
+def _globals_in_pickles(data: bytes, limit: int = 1 << 20) -> List[str]:
+    """``module.name`` of every global that the complete pickles in
+    ``data`` import, read statically (nothing is imported or run).
+
+    Reads consecutive pickles (a legacy checkpoint is several) until one
+    does not parse to its ``STOP``; a pickle that does not parse counts for
+    nothing, so random bytes name no globals. ``STACK_GLOBAL`` names are
+    the strings pushed (or fetched from the memo) before it.
+    """
+    import pickletools
+    found: List[str] = []
+    stream = io.BytesIO(data)
+    ops = 0
+    while stream.tell() < len(data) and ops < limit:
+        start = stream.tell()
+        names: List[str] = []
+        strings: List[str] = []
+        memo: dict = {}
+        try:
+            for op, arg, _ in pickletools.genops(stream):
+                ops += 1
+                if ops >= limit:
+                    return found
+                if op.name in ('GLOBAL', 'INST'):
+                    names.append(str(arg).replace(' ', '.', 1))
+                elif isinstance(arg, str) and op.name in _STRING_OPS:
+                    strings.append(arg)
+                elif op.name == 'MEMOIZE' and strings:
+                    memo[len(memo)] = strings[-1]
+                elif op.name in ('BINPUT', 'LONG_BINPUT', 'PUT') and strings:
+                    memo[arg] = strings[-1]
+                elif op.name in ('BINGET', 'LONG_BINGET', 'GET') and \
+                        arg in memo:
+                    strings.append(memo[arg])
+                elif op.name == 'STACK_GLOBAL':
+                    names.append(f'{strings[-2]}.{strings[-1]}' if len(
+                        strings) >= 2 else '<unnamed STACK_GLOBAL>')
+        except Exception:  # not (or no longer) a pickle
+            break
+        found.extend(names)
+        if stream.tell() <= start:
+            break
+    return found
+
+
+def _unsafe_globals(path: str) -> List[str]:
+    """Globals the pickles of ``path`` import that are not allow-listed
+    (empty for a file that is simply damaged)."""
+    allowed = _allowed_global_names()
+    names: List[str] = []
+    try:
+        for data in _pickle_streams(path):
+            for name in _globals_in_pickles(data):
+                if name not in allowed and name not in names:
+                    names.append(name)
+    except Exception:  # unreadable: nothing to report
         return []
+    return names
+
+
+def _corrupt(path: str, err: BaseException) -> CorruptCheckpointError:
+    lines = str(err).strip().splitlines()
+    reason = type(err).__name__ + (f': {lines[0][:120]}' if lines else '')
+    return CorruptCheckpointError(
+        f'checkpoint {path} cannot be read: it is corrupt, truncated or '
+        f'not a PyTorch checkpoint ({reason}). Re-download or re-create '
+        'it.')
+
+
+def _untrusted(path: str, names: List[str]) -> UntrustedCheckpointError:
+    named = ', '.join(names[:8]) if names else 'callables'
+    return UntrustedCheckpointError(
+        f'refused to load untrusted checkpoint {path}: its pickle asks '
+        f'for {named}, which is not on the allow-list of types that '
+        'PyTorch, mmengine, mmpretrain, mmdet and RepDistiller/SimKD '
+        'checkpoints contain, so it could run code. Nothing from it was '
+        'executed. If you know where this file comes from and trust it, '
+        'load it once with the --trust-checkpoint option of dckd_mm\'s '
+        'tools (or dckd_mm.compat.safe_load(path, trusted=True)) and '
+        're-save its state dict.')
 
 
 def safe_load(path: str,
@@ -93,6 +207,10 @@ def safe_load(path: str,
               extra_safe_globals: Iterable[Any] = (),
               trusted: bool = False) -> Any:
     """``torch.load`` with ``weights_only=True`` and clear errors.
+
+    Whatever the file holds (nothing, text, random bytes, a truncated zip
+    or legacy checkpoint, a hostile pickle), only the errors below are
+    raised.
 
     Args:
         path (str): checkpoint file.
@@ -106,45 +224,41 @@ def safe_load(path: str,
 
     Raises:
         FileNotFoundError: ``path`` does not exist.
-        UntrustedCheckpointError: the pickle asks for a callable that is not
-            allow-listed; nothing from the file was executed.
-        CorruptCheckpointError: the file is truncated or not a checkpoint.
+        UntrustedCheckpointError: the pickle (zip, legacy or raw) asks for
+            a callable that is not allow-listed; nothing from the file was
+            executed.
+        CorruptCheckpointError: the file cannot be read as a checkpoint
+            (empty, truncated, text, random bytes, unreadable).
     """
     path = osp.expanduser(str(path))
     if not osp.isfile(path):
         raise FileNotFoundError(f'checkpoint {path} does not exist.')
+    extra = list(extra_safe_globals)
     if trusted:
-        return torch.load(path, map_location=map_location, weights_only=False)
-    try:
-        with torch.serialization.safe_globals(list(extra_safe_globals)):
+        try:
+            return torch.load(
+                path, map_location=map_location, weights_only=False)
+        except Exception as err:
+            raise _corrupt(path, err) from None
+    with torch.serialization.safe_globals(extra):
+        try:
             return torch.load(
                 path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as err:
-        text = str(err)
-        names = _unsafe_globals(path)
-        # torch words every weights-only failure "Weights only load failed";
-        # only a disallowed global (or a refused getattr) means untrusted.
-        if not names and 'Unsupported global' not in text and \
-                'refused getattr' not in text:
-            raise CorruptCheckpointError(
-                f'checkpoint {path} cannot be read: it is corrupt, truncated '
-                'or not a PyTorch checkpoint. Re-download or re-create it.'
-            ) from None
-        named = ', '.join(names) if names else 'callables'
-        raise UntrustedCheckpointError(
-            f'refused to load untrusted checkpoint {path}: its pickle asks '
-            f'for {named}, which is not on the allow-list of types that '
-            'PyTorch, mmengine, mmpretrain, mmdet and RepDistiller/SimKD '
-            'checkpoints contain, so it could run code. Nothing from it was '
-            'executed. If you know where this file comes from and trust it, '
-            'load it once with the --trust-checkpoint option of dckd_mm\'s '
-            'tools (or dckd_mm.compat.safe_load(path, trusted=True)) and '
-            're-save its state dict.') from None
-    except (RuntimeError, EOFError, OSError) as err:
-        raise CorruptCheckpointError(
-            f'checkpoint {path} cannot be read: it is corrupt, truncated or '
-            f'not a PyTorch checkpoint ({str(err).splitlines()[0]}). '
-            'Re-download or re-create it.') from None
+        except Exception as err:  # any failure: untrusted or corrupt
+            failure: Exception = err
+            names = _unsafe_globals(path)
+    text = str(failure)
+    # torch words every weights-only failure "Weights only load failed";
+    # only a disallowed global (or a refused getattr) means untrusted. A
+    # truncated file can end inside an allowed global's name, which torch
+    # reports as an unsupported global with an empty part ('a.b..'): that
+    # file is damaged, not hostile.
+    refused = re.search(r'Unsupported global: GLOBAL (\S+) was not', text)
+    if refused and _DOTTED.fullmatch(refused.group(1)):
+        names = names or [refused.group(1)]
+    if names or 'refused getattr' in text:
+        raise _untrusted(path, names)
+    raise _corrupt(path, failure)
 
 
 def _safe_load_from_local(filename: str, map_location: Optional[Any] = None
