@@ -1,6 +1,8 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
 """Child process for tests/compat/test_atomic_checkpoints.py: trains a toy
-mmengine model; can SIGKILL itself mid-epoch or mid-checkpoint-write."""
+mmengine model; can SIGKILL itself mid-epoch, mid-checkpoint-write or while
+deleting an old checkpoint. Writes the epoch it started (or resumed) from
+to ``start_epoch.txt`` and the final weights to ``final_weights.pt``."""
 import argparse
 import builtins
 import os
@@ -9,6 +11,7 @@ import sys
 
 import torch
 import torch.nn as nn
+from mmengine.evaluator import BaseMetric, Evaluator
 from mmengine.hooks import Hook
 from mmengine.model import BaseModel
 from mmengine.runner import Runner
@@ -55,6 +58,40 @@ class KillAt(Hook):
             os.kill(os.getpid(), signal.SIGKILL)
 
 
+class StartEpoch(Hook):
+    """Records the epoch training starts from (after any resume)."""
+
+    def before_train(self, runner) -> None:
+        with open(os.path.join(runner.work_dir, 'start_epoch.txt'),
+                  'w') as f:
+            f.write(str(runner.epoch))
+
+
+class RisingScore(BaseMetric):
+    """``score`` = how many evaluations ran: every epoch is a new best."""
+
+    calls = 0
+
+    def process(self, data_batch, data_samples) -> None:
+        self.results.append(1)
+
+    def compute_metrics(self, results: list) -> dict:
+        RisingScore.calls += 1
+        return dict(score=float(RisingScore.calls))
+
+
+def kill_while_removing(name: str) -> None:
+    """``os.remove`` of ``name`` kills the process before deleting it."""
+    real_remove = os.remove
+
+    def patched(path, *args, **kwargs):
+        if os.path.basename(str(path)) == name:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_remove(path, *args, **kwargs)
+
+    os.remove = patched
+
+
 def kill_while_writing(name: str) -> None:
     """Any open(..., 'wb') of ``name`` (or ``name.partial``) writes half
     of its data, then the process is killed."""
@@ -96,6 +133,10 @@ def main() -> None:
     parser.add_argument('--resume', action='store_true')
     parser.add_argument('--kill-at-iter', type=int)
     parser.add_argument('--kill-writing')
+    parser.add_argument('--kill-removing')
+    parser.add_argument('--max-keep-ckpts', type=int, default=-1)
+    parser.add_argument('--with-val', action='store_true',
+                        help='validate every epoch, keep best_score_*.pth')
     parser.add_argument('--without-fix', action='store_true')
     args = parser.parse_args()
     torch.set_num_threads(1)
@@ -104,7 +145,21 @@ def main() -> None:
         atomic_checkpoints.uninstall()
     if args.kill_writing:
         kill_while_writing(args.kill_writing)
-    hooks = [KillAt(args.kill_at_iter)] if args.kill_at_iter else []
+    if args.kill_removing:
+        kill_while_removing(args.kill_removing)
+    hooks = [StartEpoch()]
+    if args.kill_at_iter:
+        hooks.append(KillAt(args.kill_at_iter))
+    val = {}
+    if args.with_val:
+        val = dict(
+            val_dataloader=dict(
+                dataset=Data(),
+                sampler=dict(type='DefaultSampler', shuffle=False),
+                batch_size=8,
+                collate_fn=dict(type='default_collate')),
+            val_cfg=dict(),
+            val_evaluator=Evaluator([RisingScore()]))
     runner = Runner(
         model=Toy(),
         work_dir=args.work_dir,
@@ -117,9 +172,12 @@ def main() -> None:
                                           momentum=0.9)),
         param_scheduler=dict(type='MultiStepLR', milestones=[2]),
         train_cfg=dict(by_epoch=True, max_epochs=args.epochs),
-        default_hooks=dict(checkpoint=dict(type='CheckpointHook',
-                                           interval=1)),
+        default_hooks=dict(checkpoint=dict(
+            type='CheckpointHook', interval=1,
+            max_keep_ckpts=args.max_keep_ckpts,
+            save_best='score' if args.with_val else None, rule='greater')),
         custom_hooks=hooks,
+        **val,
         resume=args.resume,
         randomness=dict(seed=0, deterministic=True),
         log_level='WARNING')

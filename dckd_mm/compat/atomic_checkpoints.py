@@ -1,29 +1,41 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
-"""No half-written checkpoint is ever taken as the latest.
+"""No checkpoint is half-written, and none is lost in rotation.
 
 mmengine 0.10.7 serialises a checkpoint in memory and writes it straight to
 its final name; a process killed during that write leaves a truncated
-``epoch_N.pth``. It then writes ``last_checkpoint`` (the name resume reads)
-the same way, so a kill there leaves it empty.
+``epoch_N.pth``. It writes ``last_checkpoint`` (the name resume reads) the
+same way, so a kill there leaves it empty. Its ``CheckpointHook`` deletes
+the checkpoint that falls out of ``max_keep_ckpts`` (and the previous
+``best_*.pth``) *before* writing the new one: a kill in between leaves no
+checkpoint at all, and ``last_checkpoint`` names the deleted file.
 
-Two narrow fixes, for local paths only:
+The fixes, for local paths:
 
 * ``save_checkpoint`` writes ``<name>.partial``, flushes and fsyncs it, then
-  renames it: the final name only ever holds a complete file;
+  renames it: the final name only ever holds a complete file, and a failed
+  write (a full disk) removes its ``.partial``;
+* ``CheckpointHook`` writes the new checkpoint, then ``last_checkpoint``
+  (atomically, so it only ever names a complete file), and deletes the old
+  checkpoint last; the previous ``best_*.pth`` is deleted only after the
+  new one is complete;
 * ``find_latest_checkpoint`` falls back, when ``last_checkpoint`` is empty
   or names a missing file, to the newest ``epoch_*.pth`` / ``iter_*.pth``
-  of the work dir (``.partial`` files are never candidates).
+  that loads and carries optimizer state (never a weights-only
+  ``best_*.pth``, never a ``.partial``).
 """
 import glob
 import io
 import os
 import os.path as osp
 import re
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional, Tuple
 
 import torch
 
-__all__ = ['install', 'atomic_save_checkpoint', 'robust_find_latest']
+__all__ = [
+    'install', 'uninstall', 'atomic_save_checkpoint', 'robust_find_latest',
+    'is_resumable', 'numbered_checkpoints'
+]
 
 _ORIGINAL: dict = {}
 
@@ -45,31 +57,169 @@ def atomic_save_checkpoint(checkpoint: dict, filename: str,
         torch.save(checkpoint, buf)
         data = buf.getvalue()
     tmp = filename + '.partial'
-    with open(tmp, 'wb') as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, filename)
+    try:
+        with open(tmp, 'wb') as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, filename)
+    except BaseException:  # a full disk, an interrupt: no .partial left
+        _remove_quietly(tmp)
+        raise
 
 
-_NUMBERED = re.compile(r'(epoch|iter)_(\d+)\.pth$')
+_NUMBERED = re.compile(r'(epoch|iter)_(\d+)\.pth')
 
 
-def robust_find_latest(path: str) -> Optional[str]:
-    """``last_checkpoint`` if it names an existing file; else the newest
-    complete ``epoch_*.pth``/``iter_*.pth`` in ``path``; else None."""
-    found = _ORIGINAL['find'](path)
-    if found and osp.isfile(found):
-        return found
+def is_resumable(path: str) -> bool:
+    """Whether ``path`` is a complete checkpoint that can resume training:
+    it loads (safely) and carries optimizer state and a ``meta`` with the
+    epoch and iteration (``best_*`` files do not: mmengine saves them
+    without optimizer and scheduler state)."""
+    from .safe_loading import safe_load
+    try:
+        ckpt = safe_load(path, map_location='cpu')
+    except Exception:
+        return False
+    return isinstance(ckpt, dict) and 'optimizer' in ckpt and isinstance(
+        ckpt.get('meta'), dict) and 'epoch' in ckpt['meta'] and \
+        'iter' in ckpt['meta']
+
+
+def numbered_checkpoints(path: str) -> List[str]:
+    """``epoch_N.pth`` / ``iter_N.pth`` files of ``path`` (names matched
+    whole: never ``best_*_epoch_N.pth`` or ``*.partial``), newest first."""
     candidates = []
-    for name in glob.glob(osp.join(path, '*.pth')):
-        match = _NUMBERED.search(osp.basename(name))
+    for name in glob.glob(osp.join(glob.escape(path), '*.pth')):
+        match = _NUMBERED.fullmatch(osp.basename(name))
         if match:
             candidates.append((match.group(1) == 'iter',
                                int(match.group(2)), name))
-    if not candidates:
-        return None
-    return max(candidates)[2]
+    return [name for *_, name in sorted(candidates, reverse=True)]
+
+
+def robust_find_latest(path: str) -> Optional[str]:
+    """The checkpoint to resume from in work dir ``path``, or None.
+
+    ``last_checkpoint`` if it names an existing file; otherwise the newest
+    ``epoch_*.pth`` / ``iter_*.pth`` that is complete and carries optimizer
+    state (:func:`is_resumable`). Weights-only ``best_*`` files are never
+    candidates: resuming from them would reset the optimizer's momentum and
+    move the learning-rate schedule.
+    """
+    found = _ORIGINAL['find'](path)
+    if found and osp.isfile(found):
+        return found
+    for name in numbered_checkpoints(path):
+        if is_resumable(name):
+            return name
+    return None
+
+
+def _write_text_atomic(path: str, text: str) -> None:
+    tmp = path + '.partial'
+    try:
+        with open(tmp, 'w') as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        _remove_quietly(tmp)
+        raise
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def _remove(hook: Any, path: str) -> None:
+    backend = hook.file_backend
+    if backend.isfile(path):
+        backend.remove(path)
+    elif backend.isdir(path):  # deepspeed checkpoints are folders
+        backend.rmtree(path)
+
+
+def save_checkpoint_with_step(self: Any, runner: Any, step: int,
+                              meta: dict) -> None:
+    """``CheckpointHook._save_checkpoint_with_step`` with the rotation in
+    a safe order: write the new checkpoint (atomically), then point
+    ``last_checkpoint`` at it (atomically), and only then delete the
+    checkpoint that falls out of ``max_keep_ckpts``. mmengine deletes
+    first, so a kill in between leaves no checkpoint at all."""
+    from mmengine.dist import is_main_process
+    dropped = None
+    if self.max_keep_ckpts > 0 and not (
+            self.keep_ckpt_ids and self.keep_ckpt_ids[-1] == step):
+        if len(self.keep_ckpt_ids) == self.max_keep_ckpts:
+            dropped = self.keep_ckpt_ids.popleft()
+        self.keep_ckpt_ids.append(step)
+        runner.message_hub.update_info('keep_ckpt_ids',
+                                       list(self.keep_ckpt_ids))
+    ckpt_filename = self.filename_tmpl.format(step)
+    self.last_ckpt = self.file_backend.join_path(self.out_dir, ckpt_filename)
+    runner.message_hub.update_info('last_ckpt', self.last_ckpt)
+    runner.save_checkpoint(
+        self.out_dir,
+        ckpt_filename,
+        self.file_client_args,
+        save_optimizer=self.save_optimizer,
+        save_param_scheduler=self.save_param_scheduler,
+        meta=meta,
+        by_epoch=self.by_epoch,
+        backend_args=self.backend_args,
+        **self.args)
+    if not is_main_process():
+        return
+    _write_text_atomic(osp.join(runner.work_dir, 'last_checkpoint'),
+                       self.last_ckpt)
+    if dropped is not None and dropped != step:
+        _remove(self, self.file_backend.join_path(
+            self.out_dir, self.filename_tmpl.format(dropped)))
+
+
+class _DeferredRemoval:
+    """Within the block, ``hook.file_backend.remove``/``rmtree`` only
+    record the path; on a normal exit the recorded paths are deleted,
+    except those written again meanwhile. On an error nothing is
+    deleted: the previous checkpoint stays."""
+
+    def __init__(self, hook: Any) -> None:
+        self.hook = hook
+        self.pending: List[Tuple[str, Callable]] = []
+
+    def __enter__(self) -> '_DeferredRemoval':
+        backend = self.hook.file_backend
+        for name in ('remove', 'rmtree'):
+            real = getattr(backend, name)
+            setattr(backend, name,
+                    lambda p, _r=real: self.pending.append((p, _r)))
+        return self
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        backend = self.hook.file_backend
+        for name in ('remove', 'rmtree'):
+            if name in vars(backend):
+                delattr(backend, name)
+        if exc_type is not None:
+            return
+        written = {self.hook.last_ckpt,
+                   getattr(self.hook, 'best_ckpt_path', None),
+                   *getattr(self.hook, 'best_ckpt_path_dict', {}).values()}
+        for path, remove in self.pending:
+            if path not in written:
+                remove(path)
+
+
+def save_best_checkpoint(self: Any, runner: Any, metrics: dict) -> None:
+    """``CheckpointHook._save_best_checkpoint`` that deletes the previous
+    ``best_*.pth`` only after the new one is complete."""
+    with _DeferredRemoval(self):
+        _ORIGINAL['best'](self, runner, metrics)
 
 
 def _patch(module: Any, name: str, new: Callable) -> None:
@@ -82,8 +232,13 @@ def install() -> None:
     import mmengine.runner as runner_pkg
     import mmengine.runner.checkpoint as ckpt
     import mmengine.runner.runner as runner_mod
+    from mmengine.hooks import CheckpointHook
     _ORIGINAL.setdefault('save', ckpt.save_checkpoint)
     _ORIGINAL.setdefault('find', ckpt.find_latest_checkpoint)
+    _ORIGINAL.setdefault('step', CheckpointHook._save_checkpoint_with_step)
+    _ORIGINAL.setdefault('best', CheckpointHook._save_best_checkpoint)
+    CheckpointHook._save_checkpoint_with_step = save_checkpoint_with_step
+    CheckpointHook._save_best_checkpoint = save_best_checkpoint
     for module in (ckpt, runner_mod, runner_pkg):
         _patch(module, 'save_checkpoint', atomic_save_checkpoint)
     for module in (ckpt, runner_mod):
@@ -95,8 +250,11 @@ def uninstall() -> None:
     import mmengine.runner as runner_pkg
     import mmengine.runner.checkpoint as ckpt
     import mmengine.runner.runner as runner_mod
+    from mmengine.hooks import CheckpointHook
     if not _ORIGINAL:
         return
+    CheckpointHook._save_checkpoint_with_step = _ORIGINAL['step']
+    CheckpointHook._save_best_checkpoint = _ORIGINAL['best']
     for module in (ckpt, runner_mod, runner_pkg):
         setattr(module, 'save_checkpoint', _ORIGINAL['save'])
     for module in (ckpt, runner_mod):
