@@ -89,17 +89,14 @@ class Progress:
         self.label, self.run_start = '', self.start
 
     def _eta(self, frac: float) -> str:
+        """Time left: the mean time per run so far (the current run
+        extrapolated from ``frac``, its finished fraction) times the runs
+        left."""
         now = time.perf_counter()
-        run = now - self.run_start
-        if self.done:
-            per_run = (self.run_start - self.start) / self.done
-            if frac > 0:
-                per_run = (per_run * self.done + run / frac) / (self.done + 1)
-        elif frac > 0:
-            per_run = run / frac
-        else:
+        runs = self.done + frac
+        if runs <= 0:
             return '?'
-        left = max(0.0, per_run * (self.total - self.done - frac))
+        left = (now - self.start) / runs * (self.total - runs)
         return f'{int(left // 60)}m{int(left % 60):02d}s'
 
     def begin(self, label: str) -> None:
@@ -116,6 +113,7 @@ class Progress:
     def end(self, summary: str) -> None:
         self.done += 1
         took = time.perf_counter() - self.run_start
+        self.run_start = time.perf_counter()
         head, tail = ('\r', '\x1b[K') if self.tty else ('', '')
         eta = self._eta(0.0) if self.done < self.total else '0m00s'
         self.stream.write(f'{head}[{self.done}/{self.total}] {self.label}  '

@@ -43,11 +43,15 @@ class SimKDClsHead(LinearClsHead):
             SimKD feature tap sets the projector's ``in_channels`` (a
             different explicit value is an error); the backbone must
             output that tap (``zoo.simkd_backbone_cfg``).
+        target_hw (tuple[int, int], optional): the teacher's feature size;
+            a larger student map is average-pooled to it before the
+            projector, as SimKD does. ``None`` (default): learnt from the
+            teacher's first forward by :class:`SimKDDistill`.
         **kwargs: passed to :class:`LinearClsHead` (``loss``, ``topk``...).
 
-    ``target_hw`` (a buffer saved with the weights) is the teacher's feature
-    size; a larger student map is average-pooled to it before the projector,
-    as SimKD does. It is filled by :class:`SimKDDistill` during training.
+    The size is kept as a Python tuple, so the forward never reads a
+    tensor back to the host; the ``target_hw`` buffer mirrors it in the
+    checkpoint (a loaded checkpoint sets the tuple once, at load time).
     """
 
     def __init__(self,
@@ -55,6 +59,7 @@ class SimKDClsHead(LinearClsHead):
                  in_channels: int,
                  projector: dict,
                  student_arch: Optional[str] = None,
+                 target_hw: Optional[Tuple[int, int]] = None,
                  **kwargs) -> None:
         super().__init__(num_classes, in_channels, **kwargs)
         projector = dict(projector)
@@ -72,6 +77,14 @@ class SimKDClsHead(LinearClsHead):
                 f'reused teacher classifier takes {in_channels}: set the '
                 "projector's out_channels to the teacher's feature channels.")
         self.register_buffer('target_hw', torch.zeros(2, dtype=torch.long))
+        self._hw: Tuple[int, int] = (0, 0)
+        if target_hw is not None:
+            hw = tuple(target_hw)
+            if len(hw) != 2 or not all(
+                    isinstance(v, int) and v > 0 for v in hw):
+                raise ValueError('SimKDClsHead: target_hw must be two '
+                                 f'positive integers, got {target_hw!r}.')
+            self.set_target_hw(hw)
 
     def project(self, feats: Tuple[Tensor, ...]) -> Tensor:
         """Projected student feature map.
@@ -85,7 +98,7 @@ class SimKDClsHead(LinearClsHead):
             average-pooled to ``target_hw`` where that is smaller.
         """
         x = feats[-1]
-        th, tw = (int(v) for v in self.target_hw)
+        th, tw = self._hw
         if th > 0 and (x.shape[-2] > th or x.shape[-1] > tw):
             x = F.adaptive_avg_pool2d(x, (min(th, x.shape[-2]),
                                           min(tw, x.shape[-1])))
@@ -97,10 +110,21 @@ class SimKDClsHead(LinearClsHead):
         return self.project(feats).mean(dim=(2, 3))
 
     def set_target_hw(self, hw: Optional[Tuple[int, int]]) -> None:
+        """Record the teacher's feature size (host-side; the buffer is
+        written only when the size changes)."""
         if hw is None:
             return
-        if int(self.target_hw[0]) != hw[0] or int(self.target_hw[1]) != hw[1]:
+        hw = (int(hw[0]), int(hw[1]))
+        if hw != self._hw:
+            self._hw = hw
             self.target_hw.copy_(torch.as_tensor(hw, dtype=torch.long))
+
+    def _load_from_state_dict(self, state_dict: dict, prefix: str,
+                              *args, **kwargs) -> None:
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        hw = state_dict.get(prefix + 'target_hw')
+        if isinstance(hw, Tensor) and hw.numel() == 2:
+            self._hw = tuple(int(v) for v in hw.tolist())  # once, at load
 
 
 def _fill_tap_channels(projector: dict, student_arch: str) -> None:

@@ -36,6 +36,7 @@ Every quantity is computed in log space from ``log_softmax`` /
 ``logsumexp`` over masked logits, in float32 or wider (also under autocast): no
 ``log`` of a probability that can underflow and no "subtract 1000" trick.
 """
+import os
 from typing import Callable, Dict, Optional, Tuple
 
 import torch
@@ -44,7 +45,7 @@ from torch import Tensor
 
 __all__ = [
     'dckd_loss', 'dckd_parts', 'MASK_RULES', 'PARTS', 'REDUCTIONS',
-    'validate_logits_and_labels'
+    'validate_logits_and_labels', 'debug_checks_enabled'
 ]
 
 PARTS = ('both', 'skd', 'pkd')
@@ -108,8 +109,14 @@ MASK_RULES: Dict[str, Callable[[Tensor, Tensor], Tuple[Tensor, Tensor]]] = {
 
 def validate_logits_and_labels(preds_S: Tensor, preds_T: Tensor,
                                gt_labels: Tensor,
-                               check_finite: bool = True) -> Tensor:
+                               check_values: bool = True) -> Tensor:
     """Check logits and labels; return labels as an ``(N,)`` int64 tensor.
+
+    Shapes and dtypes are checked always (host metadata, free). With
+    ``check_values`` the label range and the logits' finiteness are checked
+    too; that reads device values back to the host (a synchronisation on
+    a GPU), so the training path checks them on the device instead
+    (:func:`_device_check`) and calls this only to explain a failure.
 
     Raises:
         ValueError: on any shape, dtype, range or finiteness problem, with a
@@ -148,6 +155,8 @@ def validate_logits_and_labels(preds_S: Tensor, preds_T: Tensor,
         raise ValueError(
             'gt_labels must hold integer class indices, got dtype '
             f'{gt_labels.dtype}.')
+    if not check_values:
+        return gt_labels.long()
     if n > 0 and bool(((gt_labels < 0) | (gt_labels >= c)).any()):
         lo, hi = int(gt_labels.min()), int(gt_labels.max())
         if lo < 0 or hi >= c:
@@ -155,14 +164,37 @@ def validate_logits_and_labels(preds_S: Tensor, preds_T: Tensor,
                 f'gt_labels must lie in [0, {c}), got values in '
                 f'[{lo}, {hi}]: the labels do not fit the {c} classes of '
                 'the logits (check num_classes).')
-    if check_finite:
-        for name, t in (('preds_S', preds_S), ('preds_T', preds_T)):
-            if not bool(torch.isfinite(t).all()):
-                raise ValueError(
-                    f'{name} contains NaN or Inf: training has diverged or '
-                    'the model emits invalid logits (lower the learning '
-                    'rate, check the input data, or use --amp with bf16).')
+    for name, t in (('preds_S', preds_S), ('preds_T', preds_T)):
+        if not bool(torch.isfinite(t).all()):
+            raise ValueError(
+                f'{name} contains NaN or Inf: training has diverged or '
+                'the model emits invalid logits (lower the learning '
+                'rate, check the input data, or use --amp with bf16).')
     return gt_labels.long()
+
+
+def debug_checks_enabled(debug: Optional[bool] = None) -> bool:
+    """Host-side value checks on (``debug=True`` or ``DCKD_MM_DEBUG=1``)."""
+    if debug is not None:
+        return bool(debug)
+    return os.environ.get('DCKD_MM_DEBUG', '0') not in ('', '0')
+
+
+def _device_check(ok: Tensor, message: str,
+                  explain: Callable[[], None]) -> None:
+    """Assert ``ok`` (a bool scalar tensor) without a host sync.
+
+    On a GPU this is a device-side assert (``torch._assert_async``): the
+    step is not stalled; a failure aborts the CUDA context with
+    ``message`` (set ``DCKD_MM_DEBUG=1`` for a ``ValueError`` instead). On
+    the CPU the assert runs at once and ``explain`` turns its failure into
+    the ``ValueError`` that names the problem.
+    """
+    try:
+        torch._assert_async(ok, message)
+    except RuntimeError:
+        explain()
+        raise
 
 
 def _check_options(tau: float, mask: str, parts: str,
@@ -203,33 +235,25 @@ def _finish(lp: Tensor, q: Tensor, lp_y: Tensor, lse_r: Tensor, lk: Tensor,
 
 def _parts_exact(lp: Tensor, labels: Tensor, rest: Tensor, m: Tensor,
                  scale: float) -> tuple:
-    """Masked ``logsumexp`` over R: exact for any logit range."""
+    """SKD, PKD, ``m * delta`` and ``q`` from the log-probabilities, exact
+    for any logit range and without a branch on values.
+
+    The sums over R are taken relative to R's own largest log-probability,
+    so they are at least 1 and never underflow (a sum taken relative to
+    the full normaliser vanishes when the target dwarfs R by hundreds of
+    logits); ``q`` is one ``exp`` and a division.
+    """
     has_rest = rest.any(dim=1)
-    not_rest = ~rest
+    zero = lp.new_zeros(())
     lp_y = lp.gather(2, labels.view(1, -1, 1).expand(2, -1, 1)).squeeze(2)
-    lse_r = torch.logsumexp(lp.masked_fill(not_rest, float('-inf')), 2)
-    q = torch.exp(lp - torch.where(has_rest, lse_r,
-                                   lp.new_zeros(())).unsqueeze(2))
-    q.masked_fill_(not_rest, 0.0)
+    on_r = lp.masked_fill(~rest, float('-inf'))
+    top = torch.where(has_rest, on_r.amax(dim=2), zero)
+    q = torch.exp(on_r.sub_(top.unsqueeze(2)))  # 0 off R, never inf * 0
+    s_r = q.sum(dim=2)
+    q.div_(torch.where(has_rest, s_r, lp.new_ones(())).unsqueeze(2))
+    lse_r = torch.where(has_rest, top + s_r.log(), float('-inf'))
     lk = torch.logaddexp(lp_y, lse_r)  # logaddexp accepts -inf
     return (*_finish(lp, q, lp_y, lse_r, lk, has_rest, m, scale), q)
-
-
-def _parts_fast(lp: Tensor, labels: Tensor, rest: Tensor, m: Tensor,
-                scale: float) -> tuple:
-    """One ``exp`` of the log-probabilities and sums over R; returns also
-    the rows where a sum underflowed (to be redone by ``_parts_exact``)."""
-    has_rest = rest.any(dim=1)
-    idx = labels.view(1, -1, 1).expand(2, -1, 1)
-    q = lp.exp().mul_(rest)  # p on R, 0 elsewhere
-    s_r = q.sum(dim=2)
-    lp_y = lp.gather(2, idx).squeeze(2)
-    s_k = lp_y.exp() + s_r
-    tiny = torch.finfo(lp.dtype).tiny * 2**24
-    bad = ((s_r <= tiny) & has_rest).any(0) | (s_k <= tiny).any(0)
-    q.div_(torch.where(has_rest, s_r, lp.new_ones(())).unsqueeze(2))
-    out = _finish(lp, q, lp_y, s_r.log(), s_k.log(), has_rest, m, scale)
-    return (*out, q), bad
 
 
 class _DCKDParts(torch.autograd.Function):
@@ -246,23 +270,14 @@ class _DCKDParts(torch.autograd.Function):
     are ``dSKD/dz_y = m tau^2 delta``, ``dSKD/dz_k = -m tau^2 delta q^s_k``
     (k in R), ``dPKD/dz_k = tau^2 (q^s_k - q^t_k)`` (k in R) and 0 on A.
     Backward keeps ``q`` and one (N,) vector instead of autograd's graph of
-    ~25 (N, C) intermediates. The forward sums probabilities over R (one
-    ``exp``); rows whose sums underflow (logit gaps of hundreds) are redone
-    with a masked ``logsumexp``.
+    ~25 (N, C) intermediates. Nothing is read back to the host.
     """
 
     @staticmethod
     def forward(ctx, preds_S: Tensor, lp: Tensor, labels: Tensor,
                 rest: Tensor, m: Tensor, tau: float) -> Tuple[Tensor, Tensor]:
         scale = float(tau)**2
-        (skd, pkd, mdelta, q), bad = _parts_fast(lp, labels, rest, m, scale)
-        if bool(bad.any()):
-            rows = bad.nonzero().squeeze(1)
-            e_skd, e_pkd, e_md, e_q = _parts_exact(
-                lp.index_select(1, rows), labels[rows], rest[rows], m[rows],
-                scale)
-            skd[rows], pkd[rows], mdelta[rows] = e_skd, e_pkd, e_md
-            q[:, rows] = e_q
+        skd, pkd, mdelta, q = _parts_exact(lp, labels, rest, m, scale)
         ctx.save_for_backward(q, labels, mdelta)
         ctx.scale, ctx.tau, ctx.dtype = scale, float(tau), preds_S.dtype
         return skd, pkd
@@ -290,7 +305,7 @@ def dckd_parts(preds_S: Tensor,
                *,
                tau: float = 4.0,
                mask: str = 'as_good_as_teacher',
-               check_finite: bool = True) -> Tuple[Tensor, Tensor]:
+               debug: Optional[bool] = None) -> Tuple[Tensor, Tensor]:
     """Per-sample SKD and PKD of DCKD, each already scaled by ``tau^2``.
 
     Args:
@@ -301,7 +316,10 @@ def dckd_parts(preds_S: Tensor,
         mask (str): acquired-set rule, one of ``'as_good_as_teacher'``
             (default), ``'student_ge_teacher'``, ``'none'``,
             ``'student_correct'``.
-        check_finite (bool): refuse NaN/Inf logits. Defaults to True.
+        debug (bool, optional): check label range and finiteness on the
+            host before computing (``ValueError`` on every device, at the
+            cost of host syncs). ``None`` (default) reads
+            ``DCKD_MM_DEBUG``; off, the checks run on the device.
 
     Returns:
         tuple[Tensor, Tensor]: ``(skd, pkd)``, each of shape ``(N,)``,
@@ -309,14 +327,12 @@ def dckd_parts(preds_S: Tensor,
         factor ``m``.
     """
     _check_options(tau, mask, 'both', 'none')
-    return _parts(preds_S, preds_T, gt_labels, tau, mask, check_finite)
+    return _parts(preds_S, preds_T, gt_labels, tau, mask, debug)
 
 
-def _parts(preds_S: Tensor, preds_T: Tensor, gt_labels: Tensor, tau: float,
-           mask: str, check_finite: bool) -> Tuple[Tensor, Tensor]:
-    """:func:`dckd_parts` once the options have been checked."""
-    labels = validate_logits_and_labels(preds_S, preds_T, gt_labels,
-                                        check_finite=False)
+def _torch_parts(preds_S: Tensor, preds_T: Tensor, labels: Tensor,
+                 tau: float, mask: str) -> Tuple[Tensor, Tensor]:
+    """The PyTorch path (CPU, float64, and the reference of the kernel)."""
     # float32 at least (fp16/bf16 logits under autocast are upcast);
     # float64 stays float64.
     dtype = torch.promote_types(preds_S.dtype, torch.float32)
@@ -328,14 +344,39 @@ def _parts(preds_S: Tensor, preds_T: Tensor, gt_labels: Tensor, tau: float,
             1, labels.unsqueeze(1), True)
         acquired, m = MASK_RULES[mask](lp, gt_mask)
         rest = ~(acquired | gt_mask)
-    skd, pkd = _DCKDParts.apply(preds_S, lp, labels, rest, m, tau)
-    # One (N,)-sized check instead of scanning both (N, C) inputs: only a
-    # non-finite result sends us back to the inputs to say what is wrong.
-    if check_finite and preds_S.numel() and not bool(
-            torch.isfinite(skd + pkd).all()):
+    return _DCKDParts.apply(preds_S, lp, labels, rest, m, tau)
+
+
+def _parts(preds_S: Tensor, preds_T: Tensor, gt_labels: Tensor, tau: float,
+           mask: str, debug: Optional[bool]) -> Tuple[Tensor, Tensor]:
+    """:func:`dckd_parts` once the options have been checked.
+
+    No value is read back to the host unless ``debug`` asks for it: the
+    label range and the result's finiteness are device-side asserts.
+    """
+    host = debug_checks_enabled(debug)
+    labels = validate_logits_and_labels(preds_S, preds_T, gt_labels,
+                                        check_values=host)
+    n, c = preds_S.shape
+
+    def explain() -> None:
         validate_logits_and_labels(preds_S, preds_T, labels, True)
         raise ValueError('DCKD produced a non-finite value from finite '
                          'logits; please report this with the inputs.')
+
+    if not host and n:
+        _device_check(((labels >= 0) & (labels < c)).all(),
+                      f'DCKD: gt_labels outside [0, {c})', explain)
+    from .dckd_triton import triton_available
+    if triton_available(preds_S):
+        from .dckd_triton import dckd_parts_triton
+        skd, pkd = dckd_parts_triton(preds_S, preds_T, labels, tau, mask)
+    else:
+        skd, pkd = _torch_parts(preds_S, preds_T, labels, tau, mask)
+    if not host and n:
+        _device_check(torch.isfinite(skd + pkd).all(),
+                      'DCKD: NaN or Inf loss (the logits are not finite)',
+                      explain)
     return skd, pkd
 
 
@@ -349,12 +390,15 @@ def dckd_loss(preds_S: Tensor,
               mask: str = 'as_good_as_teacher',
               parts: str = 'both',
               reduction: str = 'batchmean',
-              check_finite: bool = True) -> Tensor:
+              debug: Optional[bool] = None) -> Tensor:
     """Decoupled Classifier Knowledge Distillation loss.
 
     ``DCKD = alpha * SKD + beta * PKD`` (see the module docstring and
     ``docs/method.md``). Paper defaults: ``tau=4``, ``alpha=1``,
-    ``beta=0.5``.
+    ``beta=0.5``. On CUDA (float32/16, ``C <= 8192``) one fused Triton
+    kernel per call computes the masks, both parts and the gradient
+    (:mod:`.dckd_triton`); elsewhere the PyTorch path runs. Neither reads a
+    value back to the host.
 
     Args:
         preds_S (Tensor): student logits, shape ``(N, C)``.
@@ -372,7 +416,8 @@ def dckd_loss(preds_S: Tensor,
             ablation switch. The chosen part keeps its weight.
         reduction (str): ``'batchmean'`` (default; sum over samples / N),
             ``'sum'`` or ``'none'`` (per-sample ``(N,)`` vector).
-        check_finite (bool): raise on NaN/Inf logits. Defaults to True.
+        debug (bool, optional): host-side value checks (see
+            :func:`dckd_parts`). Defaults to ``DCKD_MM_DEBUG`` (off).
 
     Returns:
         Tensor: scalar loss (float32, or float64 for float64 input), or
@@ -380,10 +425,11 @@ def dckd_loss(preds_S: Tensor,
 
     Raises:
         ValueError: bad shapes, labels, ``tau``, mask rule, parts or
-            reduction.
+            reduction; NaN/Inf logits (on a GPU only with ``debug``: there
+            the device-side assert stops the run instead).
     """
     _check_options(tau, mask, parts, reduction)
-    skd, pkd = _parts(preds_S, preds_T, gt_labels, tau, mask, check_finite)
+    skd, pkd = _parts(preds_S, preds_T, gt_labels, tau, mask, debug)
     if parts == 'both':
         per_sample = alpha * skd + beta * pkd
     elif parts == 'skd':
