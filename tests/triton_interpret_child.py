@@ -12,8 +12,8 @@ os.environ['TRITON_INTERPRET'] = '1'
 import torch  # noqa: E402
 
 from dckd_mm.models.losses.dckd_loss import _torch_parts  # noqa: E402
-from dckd_mm.models.losses.dckd_triton import (RULE_IDS,  # noqa: E402
-                                               dckd_parts_triton)
+from dckd_mm.models.losses.dckd_triton import RULE_IDS  # noqa: E402
+from dckd_mm.models.losses.dckd_triton import dckd_parts_triton  # noqa: E402
 
 
 def case(n: int, c: int, rule: str, scale: float, seed: int) -> dict:
