@@ -1,31 +1,149 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
-"""What ``tools/train.py`` and ``tools/test.py`` do, as functions."""
-import os.path as osp
-from typing import Optional
+"""What ``tools/train.py`` and ``tools/test.py`` do, as functions.
 
-from mmengine.config import Config
+Besides building mmengine's ``Runner``, these functions refuse what would
+otherwise run silently wrong: a distillation config without a teacher
+checkpoint (a random teacher), a resume from a checkpoint that cannot
+resume exactly (weights only, another architecture, another teacher), a
+test checkpoint that does not fit the config, paths whose spaces
+``--cfg-options`` would drop. Every such refusal is an error of the user's
+input (:func:`is_user_error`): the tools print it as ``error: ...`` and
+exit with status 2.
+"""
+import argparse
+import os
+import os.path as osp
+import re
+import shutil
+import traceback
+from typing import Any, Mapping, Optional, Tuple
+
+from mmengine.config import Config, DictAction
 from mmengine.runner import Runner
 
+from ..compat.atomic_checkpoints import robust_find_latest
 from ..compat.safe_loading import (CorruptCheckpointError,
-                                   UntrustedCheckpointError)
+                                   UntrustedCheckpointError, safe_load)
 from ..datasets.cifar import DatasetError
+from ..utils.checkpoint import describe_mismatch, extract_state_dict
 
 __all__ = [
-    'load_config', 'preflight', 'run_train', 'run_test', 'USER_ERRORS'
+    'load_config', 'preflight', 'check_teacher', 'run_train', 'run_test',
+    'USER_ERRORS', 'is_user_error', 'CfgOptionsAction', 'add_common_args',
+    'report_error', 'tool_exit'
 ]
 
 # Errors caused by the user's input: the tools print them without a
-# traceback and exit with status 2.
+# traceback and exit with status 2. ``ValueError``/``TypeError`` count too
+# when dckd_mm raised them (:func:`is_user_error`).
 USER_ERRORS = (DatasetError, FileNotFoundError, UntrustedCheckpointError,
                CorruptCheckpointError)
+
+_PACKAGE_DIR = osp.dirname(osp.dirname(osp.abspath(__file__)))
+_UNSET = ('', 'none', 'null')
+
+
+def _raised_in_dckd_mm(err: BaseException) -> bool:
+    """Whether ``err`` (or an exception it was raised from or while
+    handling, as mmengine's registry re-raises) comes from dckd_mm's own
+    code rather than from a host library."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        frames = traceback.extract_tb(err.__traceback__)
+        if frames and osp.abspath(frames[-1].filename).startswith(
+                _PACKAGE_DIR + os.sep):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
+
+
+def is_user_error(err: BaseException) -> bool:
+    """Whether ``err`` reports bad input rather than a bug: one of
+    :data:`USER_ERRORS`, or a ``ValueError``/``TypeError`` raised by
+    dckd_mm's own checks (wrong teacher architecture, ``num_classes``,
+    ``tau <= 0``...), also when mmengine's registry re-raised it."""
+    if isinstance(err, USER_ERRORS):
+        return True
+    return isinstance(err, (ValueError, TypeError)) and \
+        _raised_in_dckd_mm(err)
+
+
+class CfgOptionsAction(DictAction):
+    """mmengine's ``DictAction`` that refuses a value with a space in it.
+
+    mmengine removes every space from ``--cfg-options`` values, so
+    ``model.teacher_ckpt='dir with spaces/t.pth'`` would silently become
+    ``dirwithspaces/t.pth``. Spaces around the commas and brackets of a
+    list (``a=[1, 2]``) are still fine.
+    """
+
+    def __call__(self, parser: argparse.ArgumentParser,
+                 namespace: argparse.Namespace, values: Any,
+                 option_string: Optional[str] = None) -> None:
+        for kv in values:
+            key, _, val = kv.partition('=')
+            if ' ' in re.sub(r'\s*([,\[\]()])\s*', r'\1', val.strip()):
+                parser.error(
+                    f'--cfg-options {key}: the value {val!r} contains a '
+                    'space, which mmengine\'s option parser drops. Pass '
+                    'paths with spaces through --teacher-ckpt, --data-root '
+                    'or --work-dir instead, or rename the folder.')
+        super().__call__(parser, namespace, values, option_string)
+
+
+def add_common_args(parser: argparse.ArgumentParser) -> None:
+    """The options ``tools/train.py`` and ``tools/test.py`` share."""
+    parser.add_argument('--work-dir', help='where logs and checkpoints go')
+    parser.add_argument(
+        '--teacher-ckpt',
+        help='teacher checkpoint (model.teacher_ckpt); any path, spaces '
+        'included')
+    parser.add_argument(
+        '--data-root',
+        help='data folder of every dataset in the config that has a '
+        'data_root; any path, spaces included')
+    parser.add_argument(
+        '--cfg-options',
+        nargs='+',
+        action=CfgOptionsAction,
+        help='override config entries, e.g. model.tau=2.0 (values may not '
+        'contain spaces: use the dedicated path options)')
+    parser.add_argument(
+        '--launcher',
+        choices=['none', 'pytorch', 'slurm', 'mpi'],
+        default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
 def load_config(config: str,
                 work_dir: Optional[str] = None,
                 cfg_options: Optional[dict] = None,
                 launcher: str = 'none',
-                amp: bool = False) -> Config:
-    """Read a config and apply the command-line overrides."""
+                amp: bool = False,
+                teacher_ckpt: Optional[str] = None,
+                data_root: Optional[str] = None,
+                teacher_from_scratch: bool = False) -> Config:
+    """Read a config and apply the command-line overrides.
+
+    Args:
+        config (str): config file.
+        work_dir (str, optional): overrides ``work_dir``.
+        cfg_options (dict, optional): ``--cfg-options`` overrides.
+        launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or
+            ``'mpi'``. Without a GPU, a distributed run uses gloo.
+        amp (bool): mixed precision (:func:`enable_amp`).
+        teacher_ckpt (str, optional): sets ``model.teacher_ckpt``.
+        data_root (str, optional): sets ``data_root`` of every dataset of
+            the config's dataloaders that has one.
+        teacher_from_scratch (bool): allow a distillation config without a
+            teacher checkpoint (sets ``teacher_from_scratch=True``).
+
+    Raises:
+        FileNotFoundError: no config file.
+        ValueError: ``teacher_ckpt`` for a config without a teacher, or
+            ``data_root`` for one whose datasets take none.
+    """
     if not osp.isfile(config):
         raise FileNotFoundError(f'config file {config} does not exist.')
     cfg = Config.fromfile(config)
@@ -37,9 +155,45 @@ def load_config(config: str,
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(config))[0])
+    if teacher_ckpt is not None:
+        if not _is_distillation(cfg):
+            raise ValueError(
+                f'--teacher-ckpt: {config} has no teacher (no model.teacher '
+                'in the config).')
+        cfg.model.teacher_ckpt = teacher_ckpt
+    if data_root is not None:
+        _set_data_root(cfg, data_root, config)
+    if teacher_from_scratch:
+        cfg.teacher_from_scratch = True
+    if launcher != 'none':
+        _cpu_backend(cfg)
     if amp:
         enable_amp(cfg)
     return cfg
+
+
+def _set_data_root(cfg: Config, data_root: str, config: str) -> None:
+    changed = 0
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = (cfg.get(key) or {}).get('dataset')
+        if isinstance(dataset, Mapping) and 'data_root' in dataset:
+            dataset['data_root'] = data_root
+            changed += 1
+    if not changed:
+        raise ValueError(
+            f'--data-root: no dataset of {config} takes a data_root (its '
+            'data is built in, or set through another key).')
+
+
+def _cpu_backend(cfg: Config) -> None:
+    """Without a GPU, a distributed run uses gloo (NCCL needs GPUs)."""
+    import torch
+    if torch.cuda.is_available():
+        return
+    env = cfg.setdefault('env_cfg', {})
+    dist_cfg = env.setdefault('dist_cfg', {})
+    if dist_cfg.get('backend', 'nccl') == 'nccl':
+        dist_cfg['backend'] = 'gloo'
 
 
 def enable_amp(cfg: Config) -> None:
@@ -56,6 +210,47 @@ def enable_amp(cfg: Config) -> None:
         optim.type = 'CPUBF16OptimWrapper'
 
 
+def _is_distillation(cfg: Config) -> bool:
+    model = cfg.get('model')
+    return isinstance(model, Mapping) and (
+        'teacher' in model or 'teacher_ckpt' in model)
+
+
+def _unset(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and
+                             value.strip().lower() in _UNSET)
+
+
+def check_teacher(cfg: Config) -> None:
+    """A distillation config must name its teacher checkpoint.
+
+    An empty or ``None`` ``model.teacher_ckpt`` (say, an unset shell
+    variable) would distil from a randomly initialised teacher. That is
+    refused unless the config sets ``teacher_from_scratch=True``
+    (``--teacher-from-scratch``).
+
+    Raises:
+        ValueError: no teacher checkpoint, or both one and the switch.
+    """
+    if not _is_distillation(cfg):
+        return
+    ckpt = cfg.model.get('teacher_ckpt')
+    scratch = bool(cfg.get('teacher_from_scratch', False))
+    if _unset(ckpt) and not scratch:
+        raise ValueError(
+            f'model.teacher_ckpt is {ckpt!r}: the teacher would be randomly '
+            'initialised. Pass the trained teacher with --teacher-ckpt PATH '
+            '(or --cfg-options model.teacher_ckpt=PATH); if a random or '
+            'jointly trained teacher is really intended, add '
+            '--teacher-from-scratch.')
+    if not _unset(ckpt) and scratch:
+        raise ValueError(
+            f'--teacher-from-scratch and model.teacher_ckpt={ckpt!r} '
+            'contradict each other: drop one of them.')
+    if _unset(ckpt):
+        cfg.model.teacher_ckpt = None
+
+
 def preflight(cfg: Config, splits: tuple = ('train_dataloader',
                                             'val_dataloader')) -> None:
     """Fail fast, before the Runner is built, on a missing teacher
@@ -68,8 +263,8 @@ def preflight(cfg: Config, splits: tuple = ('train_dataloader',
             f'teacher checkpoint {ckpt!r} (config key model.teacher_ckpt) '
             'does not exist. Train the teacher with its config under '
             'configs/teachers/, or convert a RepDistiller/SimKD file with '
-            'tools/convert_repdistiller_ckpt.py, then pass --cfg-options '
-            'model.teacher_ckpt=PATH.')
+            'tools/convert_repdistiller_ckpt.py, then pass --teacher-ckpt '
+            'PATH (or --cfg-options model.teacher_ckpt=PATH).')
     for key in splits:
         dataset = (cfg.get(key) or {}).get('dataset', {})
         if dataset.get('type') == 'SafeCIFAR100':
@@ -120,43 +315,207 @@ def check_imagenet(dataset: dict) -> None:
             'image-net.org. dckd_mm never downloads data itself.')
 
 
-def run_train(cfg: Config, resume: Optional[str] = None) -> Runner:
-    """Train ``cfg``. ``resume``: ``'auto'`` (latest checkpoint of the work
-    dir) or a checkpoint path."""
+def _resume_checkpoint(cfg: Config, resume: str,
+                       start_over: bool) -> Tuple[Optional[str], Any]:
+    """The checkpoint ``--resume`` will use and its contents, checked to
+    carry what an exact resume needs; ``(None, None)`` to start over."""
     if resume == 'auto':
-        cfg.resume = True
-        cfg.load_from = None
-    elif resume is not None:
-        cfg.resume = True
-        cfg.load_from = resume
-    preflight(cfg)
-    runner = Runner.from_cfg(cfg)
+        path = robust_find_latest(cfg.work_dir) if osp.isdir(
+            cfg.work_dir) else None
+        if path is None:
+            if start_over:
+                return None, None
+            raise FileNotFoundError(
+                f'--resume: {cfg.work_dir} holds no complete checkpoint '
+                'with optimizer state to resume from (weights-only best_* '
+                'files cannot resume a run). Nothing was trained. To start '
+                'from epoch 0, run without --resume or add --start-over.')
+    else:
+        path = resume
+    if not osp.isfile(osp.expanduser(path)):
+        raise FileNotFoundError(f'--resume: checkpoint {path} does not '
+                                'exist.')
+    ckpt = safe_load(path, map_location='cpu')
+    meta = ckpt.get('meta') if isinstance(ckpt, Mapping) else None
+    missing = [k for k in ('optimizer', 'state_dict')
+               if not isinstance(ckpt, Mapping) or k not in ckpt]
+    if not isinstance(meta, Mapping) or 'epoch' not in meta:
+        missing.append("meta['epoch']")
+    if cfg.get('param_scheduler') and isinstance(ckpt, Mapping) and \
+            'param_schedulers' not in ckpt:
+        missing.append('param_schedulers')
+    if missing:
+        raise ValueError(
+            f'--resume: {path} cannot resume a run: it lacks '
+            f'{", ".join(missing)} (a weights-only file such as best_*.pth, '
+            'an exported model or a teacher). Resuming from it would reset '
+            'the optimizer and move the learning-rate schedule. To start a '
+            'new run from its weights, drop --resume and pass '
+            f'--cfg-options load_from={path}.')
+    return path, ckpt
+
+
+def _bare_model(runner: Runner) -> Any:
+    from mmengine.model import is_model_wrapper
+    model = runner.model
+    return model.module if is_model_wrapper(model) else model
+
+
+def _check_fits(state: Mapping, model: Any, path: str, purpose: str) -> None:
+    detail = describe_mismatch(state, model.state_dict())
+    if detail:
+        raise ValueError(
+            f'checkpoint {path} does not fit the model of the config: '
+            f'{detail}. {purpose}')
+
+
+def _check_resumed_teacher(cfg: Config, state: Mapping, model: Any,
+                           path: str) -> None:
+    """The teacher in a resume checkpoint must equal ``teacher_ckpt`` (the
+    model was just built from it): a changed file or flipped bytes are
+    reported, never used silently."""
+    ckpt = cfg.model.get('teacher_ckpt')
+    if _unset(ckpt) or not hasattr(model, 'teacher'):
+        return
+    import torch
+    ref = model.state_dict()
+    differ = [
+        k for k in ref if k.startswith('teacher.') and
+        (k not in state or not torch.equal(state[k].cpu(), ref[k].cpu()))
+    ]
+    if differ:
+        raise ValueError(
+            f'--resume: the teacher in {path} differs from '
+            f'model.teacher_ckpt={cfg.model.teacher_ckpt!r} in '
+            f'{len(differ)} tensor(s), e.g. {differ[:4]}. Either the '
+            'resume checkpoint is damaged or teacher_ckpt is not the file '
+            'the run started with. Resume with the original teacher, or '
+            'start a new run in another work dir for a new teacher.')
+
+
+def run_train(cfg: Config, resume: Optional[str] = None,
+              start_over: bool = False) -> Runner:
+    """Train ``cfg``.
+
+    Args:
+        cfg (Config): from :func:`load_config`.
+        resume (str, optional): ``'auto'`` (latest resumable checkpoint of
+            the work dir) or a checkpoint path.
+        start_over (bool): with ``resume='auto'``, start from epoch 0 when
+            the work dir holds nothing to resume; otherwise that is an
+            error.
+
+    Raises:
+        FileNotFoundError: missing teacher, data or resume checkpoint.
+        ValueError: no teacher checkpoint for a distillation config; a
+            resume checkpoint without optimizer state, for another model or
+            with another teacher.
+    """
+    created = not osp.exists(cfg.work_dir)
+    runner = None
     try:
+        check_teacher(cfg)
+        preflight(cfg)
+        path = ckpt = None
+        if resume is not None:
+            path, ckpt = _resume_checkpoint(cfg, resume, start_over)
+        cfg.resume = path is not None
+        if path is not None:
+            cfg.load_from = path
+        runner = Runner.from_cfg(cfg)
+        if ckpt is not None:
+            state = extract_state_dict(ckpt)
+            del ckpt
+            model = _bare_model(runner)
+            _check_fits(
+                state, model, path, '--resume needs the config the run was '
+                'started with; to train another architecture from these '
+                'weights, start a new run with load_from.')
+            _check_resumed_teacher(cfg, state, model, path)
+            del state
         runner.train()
-    finally:
-        _close_process_group()
+    except BaseException as err:
+        # No barrier here: another rank may be inside a collective and
+        # would never reach it. This process exits with the error and the
+        # launcher ends the others.
+        if created and is_user_error(err) and (runner is None
+                                               or runner.iter == 0):
+            _remove_work_dir(cfg.work_dir)
+        raise
+    _close_process_group()
     return runner
 
 
 def run_test(cfg: Config, checkpoint: str) -> dict:
-    """Evaluate ``checkpoint`` with ``cfg``'s test loop."""
-    if not osp.isfile(osp.expanduser(checkpoint)):
-        raise FileNotFoundError(f'checkpoint {checkpoint} does not exist.')
-    preflight(cfg, ('test_dataloader', ))
-    cfg.load_from = checkpoint
-    runner = Runner.from_cfg(cfg)
+    """Evaluate ``checkpoint`` with ``cfg``'s test loop.
+
+    Raises:
+        FileNotFoundError: no checkpoint file (or test data).
+        ValueError: the checkpoint does not fit the config's model; the
+            message lists the missing, unexpected and misshapen keys.
+    """
+    created = not osp.exists(cfg.work_dir)
     try:
-        return runner.test()
-    finally:
-        _close_process_group()
+        if not osp.isfile(osp.expanduser(checkpoint)):
+            raise FileNotFoundError(
+                f'checkpoint {checkpoint} does not exist.')
+        preflight(cfg, ('test_dataloader', ))
+        state = extract_state_dict(safe_load(checkpoint, map_location='cpu'))
+        cfg.load_from = checkpoint
+        runner = Runner.from_cfg(cfg)
+        _check_fits(
+            state, _bare_model(runner), checkpoint,
+            'Test it with the config it was trained with (an exported '
+            'student with the config written beside it).')
+        del state
+        metrics = runner.test()
+    except BaseException as err:
+        if created and is_user_error(err):
+            _remove_work_dir(cfg.work_dir)
+        raise
+    _close_process_group()
+    return metrics
+
+
+def _remove_work_dir(work_dir: str) -> None:
+    """Remove a work dir this run created and never used (logs of a run
+    that did not start), so a failed command leaves nothing behind."""
+    shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def _close_process_group() -> None:
-    """Destroy the process group before the interpreter exits: mmengine
-    never does, and gloo's threads still running during interpreter
-    teardown abort the process ("terminate called without an active
-    exception") now and then, after training has finished."""
+    """After a successful run: wait for every rank, then destroy the
+    process group before the interpreter exits (mmengine never does, and
+    gloo's threads still running during interpreter teardown abort the
+    process now and then). Never called on an error path."""
     import torch.distributed as dist
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
         dist.destroy_process_group()
+
+
+def report_error(err: BaseException) -> int:
+    """Print what went wrong and return the tool's exit status: a user
+    error (:func:`is_user_error`) as one line ``error: ...`` and status 2,
+    anything else (a bug) with its traceback and status 1."""
+    import sys
+    if is_user_error(err):
+        print(f'error: {err}', file=sys.stderr, flush=True)
+        return 2
+    traceback.print_exception(err, file=sys.stderr)
+    sys.stderr.flush()
+    return 1
+
+
+def tool_exit(code: int) -> None:
+    """End a tool. In a distributed run that failed, exit at once: other
+    ranks may sit in a collective, and interpreter teardown with a live
+    process group can block or abort. Otherwise return normally."""
+    import sys
+
+    import torch.distributed as dist
+    if code != 0 and dist.is_available() and dist.is_initialized():
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)
