@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.dckd_mm-installed
 DEPS := requirements/torch.txt requirements/runtime.txt \
 	requirements/lock.txt requirements/tests.txt setup.py \
-	tools/setup/build_mmcv.sh
+	.dev_scripts/build_mmcv.sh
 
 .PHONY: demo test venv lint clean-venv
 
@@ -30,15 +30,15 @@ $(STAMP): $(DEPS) | $(PY)
 	$(PY) -m pip install -q --disable-pip-version-check \
 		-r requirements/lock.txt -r requirements/runtime.txt \
 		-r requirements/tests.txt
-	bash tools/setup/build_mmcv.sh $(PY)
+	bash .dev_scripts/build_mmcv.sh $(PY)
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps \
 		--no-build-isolation -e .
 	$(PY) -c "import dckd_mm, mmrazor.models, mmrazor.engine, mmdet.models; from mmcv.ops import nms; print('[make] environment OK')"
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(PY) -m flake8 dckd_mm tools tests configs
-	$(PY) -m isort --check-only dckd_mm tools tests
+	$(PY) -m flake8 dckd_mm tools tests configs setup.py
+	$(PY) -m isort --check-only dckd_mm tools tests setup.py
 
 clean-venv:
 	rm -rf $(VENV)

@@ -32,7 +32,7 @@ def test_tools_side_by_side(tool, tmp_path):
     algo = build_model(cfg.model.to_dict())
     torch.save({'state_dict': algo.state_dict()}, tmp_path / 'simkd.pth')
     out = tmp_path / f'{tool}.png'
-    res = run_tool(f'tools/analysis/{tool}.py', str(out),
+    res = run_tool(f'tools/analysis_tools/{tool}.py', str(out),
                    '--model', 'alone', STUDENT, str(tmp_path / 'plain.pth'),
                    '--model', 'SimKD+DCKD', SIMKD,
                    str(tmp_path / 'simkd.pth'), '--max-samples', '40')

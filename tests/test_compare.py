@@ -1,5 +1,5 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
-"""The comparison sets (tools/benchmark/config_sets.yml), the claims
+"""The comparison sets (tools/analysis_tools/config_sets.yml), the claims
 table, the quiet run output and the progress lines of compare / demo."""
 import io
 import os.path as osp

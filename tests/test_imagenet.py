@@ -21,7 +21,8 @@ from dckd_mm.utils.convert import torchvision_resnet_cfg
 from tests.helpers import build_model, run_tool, save_teacher_ckpt
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'imagenet', '*.py')))
+CONVERTER = 'tools/model_converters/convert_torchvision_resnet.py'
+CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '*', '*_in1k.py')))
 
 
 def write_imagenet(root: str, classes: int = 3, per_class: int = 2) -> str:
@@ -44,7 +45,7 @@ def write_imagenet(root: str, classes: int = 3, per_class: int = 2) -> str:
 
 def test_names_and_recipe():
     names = [osp.basename(p) for p in CONFIGS]
-    assert any('34' in n and '18' in n and 'imagenet' in n and
+    assert any('34' in n and '18' in n and 'in1k' in n and
                n.startswith('dckd') for n in names)
     assert len(CONFIGS) == 6
     cfg = Config.fromfile(CONFIGS[0])
@@ -118,8 +119,7 @@ def test_torchvision_conversion_keeps_logits(depth, tmp_path):
                 m.running_var.uniform_(0.5, 1.5)
     src, dst = tmp_path / 'tv.pth', tmp_path / 'mm.pth'
     torch.save(tv.state_dict(), src)
-    res = run_tool('tools/convert_torchvision_resnet.py', str(src), str(dst),
-                   '--depth', str(depth))
+    res = run_tool(CONVERTER, str(src), str(dst), '--depth', str(depth))
     assert res.returncode == 0, res.stderr
     model = build_model(torchvision_resnet_cfg(depth)).eval()
     model.load_state_dict(torch.load(dst)['state_dict'], strict=True)
@@ -127,7 +127,6 @@ def test_torchvision_conversion_keeps_logits(depth, tmp_path):
     with torch.no_grad():
         torch.testing.assert_close(model(x, mode='tensor'), tv(x),
                                    rtol=1e-4, atol=1e-4)
-    res = run_tool('tools/convert_torchvision_resnet.py', str(src),
-                   str(tmp_path / 'bad.pth'), '--depth',
+    res = run_tool(CONVERTER, str(src), str(tmp_path / 'bad.pth'), '--depth',
                    '34' if depth == 18 else '101')
     assert res.returncode == 2 and not (tmp_path / 'bad.pth').exists()

@@ -1,5 +1,5 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
-"""mmcv's compiled CPU ops (built by tools/setup/build_mmcv.sh) are there
+"""mmcv's compiled CPU ops (built by .dev_scripts/build_mmcv.sh) are there
 and correct, compared with torchvision's implementations."""
 import torch
 import torchvision

@@ -19,7 +19,7 @@ import dckd_mm  # noqa: F401
 from dckd_mm.apis.compare import (format_table, load_config_sets,
                                   run_comparison, save_results)
 
-SETS = osp.join(osp.dirname(osp.abspath(__file__)), 'benchmark',
+SETS = osp.join(osp.dirname(osp.abspath(__file__)), 'analysis_tools',
                 'config_sets.yml')
 
 

@@ -2,6 +2,11 @@
 default_scope = 'mmpretrain'
 custom_imports = dict(imports=['dckd_mm'], allow_failed_imports=False)
 
+# Validation and test loops (a distillation skeleton under distill/ swaps
+# in mmrazor's loop that also reports the teacher).
+val_cfg = dict()
+test_cfg = dict()
+
 default_hooks = dict(
     timer=dict(type='IterTimerHook'),
     logger=dict(type='LoggerHook', interval=50),

@@ -5,20 +5,17 @@
 _base_ = [
     '../_base_/datasets/cifar100_bs64.py',
     '../_base_/schedules/cifar100_240e.py',
-    '../_base_/default_runtime.py',
     '../_base_/distill/simkd_dckd.py',
 ]
 
 from dckd_mm.models.zoo import simkd_pair_model  # noqa: E402
 
-# Teacher checkpoint: train configs/teachers/vgg13_cifar100.py, or
-# convert a RepDistiller/SimKD file with tools/convert_repdistiller_ckpt.py.
+# Teacher checkpoint: train configs/zoo/vgg13_1xb64_cifar100.py, or
+# convert a RepDistiller/SimKD file with
+#   tools/model_converters/convert_repdistiller_ckpt.py.
 teacher_ckpt = 'checkpoints/cifar100/vgg13.pth'
 
 model = dict(
     teacher_ckpt=teacher_ckpt,
     **simkd_pair_model(
         teacher='vgg13', student='vgg8', num_classes=100))
-
-# Validation reports the student and the teacher.
-val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')

@@ -3,14 +3,8 @@
 _base_ = [
     '../_base_/datasets/digits_bs64.py',
     '../_base_/schedules/digits_short.py',
-    '../_base_/default_runtime.py',
 ]
 teacher_ckpt = 'work_dirs/demo/teacher/teacher.pth'
-default_hooks = dict(
-    logger=dict(interval=10),
-    checkpoint=dict(interval=100, save_best=None, max_keep_ckpts=1))
-randomness = dict(seed=0, deterministic=True)
-val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')
 
 # Students see 200 labelled training images (the teacher saw all 1,437):
 # with the full split every method saturates near 99.7% and the table says

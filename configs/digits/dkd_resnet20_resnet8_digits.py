@@ -21,3 +21,7 @@ model = dict(
                 gt_labels=dict(
                     recorder='gt_labels', from_student=True,
                     data_idx=1)))))
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(interval=100, save_best=None, max_keep_ckpts=1))
+randomness = dict(seed=0, deterministic=True)

@@ -16,3 +16,7 @@ model = dict(
             loss_kd=dict(
                 preds_S=dict(from_student=True, recorder='fc'),
                 preds_T=dict(from_student=False, recorder='fc')))))
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(interval=100, save_best=None, max_keep_ckpts=1))
+randomness = dict(seed=0, deterministic=True)

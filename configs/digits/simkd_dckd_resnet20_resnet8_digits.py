@@ -11,3 +11,7 @@ model = dict(
     teacher=dict(
         backbone=dict(arch='resnet20'),
         head=dict(num_classes=10, in_channels=64)))
+default_hooks = dict(
+    logger=dict(interval=10),
+    checkpoint=dict(interval=100, save_best=None, max_keep_ckpts=1))
+randomness = dict(seed=0, deterministic=True)

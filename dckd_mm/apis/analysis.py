@@ -123,7 +123,7 @@ def plot_similarity(items: Sequence[Tuple[str, np.ndarray, np.ndarray]],
 def plot_cli(plot: Callable[[Sequence[Tuple[str, np.ndarray, np.ndarray]],
                              str], str], description: str,
              argv: Optional[Sequence[str]] = None) -> int:
-    """Command line of ``tools/analysis/*.py``: OUT.png and one or more
+    """Command line of ``tools/analysis_tools/*.py``: OUT.png and one or more
     ``--model TITLE CONFIG CHECKPOINT``; exits 2 on a user error."""
     import argparse
     import sys

@@ -5,7 +5,7 @@ schedule and data; top-1 and wall time per run, mean +- std over seeds,
 the training throughput of each method and, for the sets that hold the
 paper's ablation rows, each claim of the paper marked as holding or not.
 
-The named sets are data: ``tools/benchmark/config_sets.yml``
+The named sets are data: ``tools/analysis_tools/config_sets.yml``
 (:func:`load_config_sets`). Each run's mmengine output (config dump,
 per-iteration log, warnings) goes to ``<run dir>/console.log``; the
 terminal gets one progress line per run and the tables.

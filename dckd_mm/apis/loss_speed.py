@@ -28,10 +28,10 @@ __all__ = [
 SIZES: Tuple[Tuple[int, int], ...] = ((64, 100), (256, 1000), (512, 81))
 # (method, config) of the step benchmark, relative to the repository root
 STEP_CONFIGS: Tuple[Tuple[str, str], ...] = (
-    ('student alone', 'configs/teachers/resnet8x4_cifar100.py'),
-    ('KD', 'configs/kd/kd_res32x4_res8x4_1xb64_cifar100.py'),
-    ('DKD', 'configs/dkd/dkd_res32x4_res8x4_1xb64_cifar100.py'),
-    ('SimKD', 'configs/simkd/simkd_res32x4_res8x4_1xb64_cifar100.py'),
+    ('student alone', 'configs/zoo/resnet8x4_1xb64_cifar100.py'),
+    ('KD', 'configs/kd/kd_resnet32x4_resnet8x4_1xb64_cifar100.py'),
+    ('DKD', 'configs/dkd/dkd_resnet32x4_resnet8x4_1xb64_cifar100.py'),
+    ('SimKD', 'configs/simkd/simkd_resnet32x4_resnet8x4_1xb64_cifar100.py'),
     ('SimKD + DCKD', 'configs/dckd/res32x4_res8x4_cifar100.py'),
 )
 

@@ -26,7 +26,7 @@ from dckd_mm.utils.convert import (ConversionError, convert_file,
 from tests.helpers import build_model
 from tests.helpers import run_tool as run_tool_in_process
 
-TOOL = 'tools/convert_repdistiller_ckpt.py'
+TOOL = 'tools/model_converters/convert_repdistiller_ckpt.py'
 
 # One architecture per family (docs/simkd_students.md).
 FAMILIES = {

@@ -17,8 +17,9 @@ CONFIGS = {
     'simkd': 'configs/dckd/res32x4_res8x4_cifar100.py',
     # WRN student tapped before its final BN + ReLU, WRN teacher's target
     # its block3 output (docs/simkd_students.md)
-    'simkd-wrn': 'configs/dckd/dckd_wrn40_2_wrn40_1_1xb64_cifar100.py',
-    'logits': 'configs/dckd/dckd-logits_res32x4_res8x4_1xb64_cifar100.py',
+    'simkd-wrn': 'configs/dckd/dckd_wrn-40-2_wrn-40-1_1xb64_cifar100.py',
+    'logits':
+    'configs/dckd/dckd_logits_resnet32x4_resnet8x4_1xb64_cifar100.py',
 }
 
 
@@ -35,7 +36,7 @@ def test_export_round_trip(kind, tmp_path):
     dump = str(tmp_path / 'distill.py')
     cfg.dump(dump)
     out_cfg, out_ckpt = str(tmp_path / 's.py'), str(tmp_path / 's.pth')
-    res = run_tool('tools/export_student.py', dump,
+    res = run_tool('tools/model_converters/export_student.py', dump,
                    osp.join(cfg.work_dir, 'epoch_1.pth'), out_cfg, out_ckpt)
     assert res.returncode == 0, res.stderr
     s_cfg = Config.fromfile(out_cfg)
@@ -58,7 +59,7 @@ def test_export_round_trip(kind, tmp_path):
 def test_export_refuses_non_distillation_checkpoint(tmp_path):
     path = tmp_path / 'plain.pth'
     torch.save({'state_dict': {'backbone.w': torch.zeros(1)}}, path)
-    res = run_tool('tools/export_student.py',
+    res = run_tool('tools/model_converters/export_student.py',
                    'configs/dckd/res32x4_res8x4_cifar100.py', str(path),
                    str(tmp_path / 'a.py'), str(tmp_path / 'a.pth'))
     assert res.returncode == 2 and 'architecture' in res.stderr

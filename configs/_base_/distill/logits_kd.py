@@ -1,6 +1,8 @@
 # Plain logit distillation with mmrazor's SingleTeacherDistill: recorders on
 # head.fc of both models, labels from the student's loss module. The loss
 # (KD, DKD or DCKD) is set by the config that inherits this file.
+_base_ = ['../default_runtime.py']
+
 model = dict(
     _scope_='mmrazor',
     type='SingleTeacherDistill',
@@ -31,3 +33,6 @@ model = dict(
             gt_labels=dict(type='ModuleInputs', source='head.loss_module')),
         teacher_recorders=dict(
             fc=dict(type='ModuleOutputs', source='head.fc'))))
+
+# Validation reports the student and the teacher.
+val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')

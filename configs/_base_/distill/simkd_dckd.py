@@ -3,6 +3,8 @@
 # teacher classifier (filled by SimKDDistill); its logits, in training and
 # inference, are fc_T(GAP(projector(f_S))). Pair configs set the backbones,
 # channels and teacher_ckpt.
+_base_ = ['../default_runtime.py']
+
 model = dict(
     _scope_='mmrazor',
     type='SimKDDistill',
@@ -60,3 +62,6 @@ model = dict(
                 gt_labels=dict(
                     from_student=True, recorder='gt_labels',
                     data_idx=1)))))
+
+# Validation reports the student and the teacher.
+val_cfg = dict(_delete_=True, type='mmrazor.SingleTeacherDistillValLoop')

@@ -8,7 +8,5 @@ optim_wrapper = dict(
 param_scheduler = dict(
     type='MultiStepLR', by_epoch=True, milestones=[150, 180, 210], gamma=0.1)
 train_cfg = dict(by_epoch=True, max_epochs=240, val_interval=1)
-val_cfg = dict()
-test_cfg = dict()
 # The recipe's total batch is 64 (1 GPU x 64).
 auto_scale_lr = dict(base_batch_size=64)

@@ -9,5 +9,3 @@ optim_wrapper = dict(
 param_scheduler = dict(
     type='MultiStepLR', by_epoch=True, milestones=[7, 10], gamma=0.1)
 train_cfg = dict(by_epoch=True, max_epochs=max_epochs, val_interval=100)
-val_cfg = dict()
-test_cfg = dict()

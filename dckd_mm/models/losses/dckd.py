@@ -85,7 +85,7 @@ class DCKDLoss(nn.Module):
         Returns:
             Tensor: scalar, or ``(N,)`` for ``reduction='none'``.
         """
-        # labelled for profilers (tools/benchmark/compare.py measures the
+        # labelled for profilers (tools/analysis_tools/compare.py measures the
         # loss's share of a training step); negligible cost otherwise
         with torch.profiler.record_function('dckd_loss'):
             loss = dckd_loss(

@@ -1,0 +1,17 @@
+# resnet110x2 for 32x32 inputs (RepDistiller/SimKD CIFAR zoo),
+# as built by dckd_mm.models.zoo.cifar_classifier_cfg('resnet110x2')
+# (a test keeps the two equal).
+model = dict(
+    type='mmpretrain.ImageClassifier',
+    backbone=dict(
+        type='CifarResNet',
+        arch='resnet110x2'),
+    neck=dict(
+        type='GlobalAveragePooling'),
+    head=dict(
+        type='LinearClsHead',
+        num_classes=100,
+        in_channels=128,
+        loss=dict(
+            type='CrossEntropyLoss',
+            loss_weight=1.0)))

@@ -1,0 +1,17 @@
+# ShuffleV2 for 32x32 inputs (RepDistiller/SimKD CIFAR zoo),
+# as built by dckd_mm.models.zoo.cifar_classifier_cfg('ShuffleV2')
+# (a test keeps the two equal).
+model = dict(
+    type='mmpretrain.ImageClassifier',
+    backbone=dict(
+        type='CifarShuffleNetV2',
+        net_size=1.0),
+    neck=dict(
+        type='GlobalAveragePooling'),
+    head=dict(
+        type='LinearClsHead',
+        num_classes=100,
+        in_channels=1024,
+        loss=dict(
+            type='CrossEntropyLoss',
+            loss_weight=1.0)))

@@ -1,0 +1,24 @@
+# DCKD (SimKD feature loss + DCKD) resnet110x2 -> ShuffleV2_1_5, CIFAR-100, 1
+# GPU x 64. Student and teacher are built from their CIFAR zoo entries: the
+# student's projector reads its SimKD feature tap (SimKD's feat_s[-2]), see
+# docs/simkd_students.md.
+_base_ = [
+    '../_base_/datasets/cifar100_bs64.py',
+    '../_base_/schedules/cifar100_240e.py',
+    '../_base_/distill/simkd_dckd.py',
+]
+
+from dckd_mm.models.zoo import simkd_pair_model  # noqa: E402
+
+# Teacher checkpoint: train configs/zoo/resnet110x2_1xb64_cifar100.py, or
+# convert a RepDistiller/SimKD file with
+#   tools/model_converters/convert_repdistiller_ckpt.py.
+teacher_ckpt = 'checkpoints/cifar100/resnet110x2.pth'
+
+model = dict(
+    teacher_ckpt=teacher_ckpt,
+    **simkd_pair_model(
+        teacher='resnet110x2', student='ShuffleV2_1_5', num_classes=100))
+
+# MobileNet/ShuffleNet students: initial lr 0.01 (DCKD recipe).
+optim_wrapper = dict(optimizer=dict(lr=0.01))

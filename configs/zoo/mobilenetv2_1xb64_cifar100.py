@@ -1,0 +1,11 @@
+# MobileNetV2 trained from scratch on CIFAR-100 (RepDistiller recipe): a
+# teacher, or the "student alone" baseline.
+_base_ = [
+    '../_base_/models/mobilenetv2_cifar.py',
+    '../_base_/datasets/cifar100_bs64.py',
+    '../_base_/schedules/cifar100_240e.py',
+    '../_base_/default_runtime.py',
+]
+
+# MobileNet/ShuffleNet students: initial lr 0.01 (DCKD recipe).
+optim_wrapper = dict(optimizer=dict(lr=0.01))

@@ -1,0 +1,17 @@
+# Copyright (c) dckd_mm contributors. All rights reserved.
+"""Plot the sample similarity matrix (cosine, samples ordered by class),
+for one or several checkpoints side by side.
+
+Example (DCKD vs. SimKD, as the paper compares them)::
+
+    python tools/analysis_tools/similarity_matrix.py out.png \\
+        --model SimKD configs/digits/simkd_resnet20_resnet8_digits.py a.pth \\
+        --model DCKD configs/digits/simkd_dckd_resnet20_resnet8_digits.py b.pth
+"""
+import sys
+
+import dckd_mm  # noqa: F401
+from dckd_mm.apis.analysis import plot_cli, plot_similarity
+
+if __name__ == '__main__':
+    sys.exit(plot_cli(plot_similarity, __doc__))

@@ -1,0 +1,17 @@
+# Copyright (c) dckd_mm contributors. All rights reserved.
+"""Plot the t-SNE of student features coloured by class,
+for one or several checkpoints side by side.
+
+Example (DCKD vs. SimKD, as the paper compares them)::
+
+    python tools/analysis_tools/tsne.py out.png \\
+        --model SimKD configs/digits/simkd_resnet20_resnet8_digits.py a.pth \\
+        --model DCKD configs/digits/simkd_dckd_resnet20_resnet8_digits.py b.pth
+"""
+import sys
+
+import dckd_mm  # noqa: F401
+from dckd_mm.apis.analysis import plot_cli, plot_tsne
+
+if __name__ == '__main__':
+    sys.exit(plot_cli(plot_tsne, __doc__))
