@@ -28,7 +28,8 @@ from ..datasets.cifar import DatasetError
 from ..utils.checkpoint import describe_mismatch, extract_state_dict
 
 __all__ = [
-    'load_config', 'preflight', 'check_teacher', 'run_train', 'run_test',
+    'load_config', 'preflight', 'check_teacher', 'check_loss_options',
+    'run_train', 'run_test',
     'USER_ERRORS', 'is_user_error', 'CfgOptionsAction', 'add_common_args',
     'report_error', 'tool_exit'
 ]
@@ -251,6 +252,42 @@ def check_teacher(cfg: Config) -> None:
         cfg.model.teacher_ckpt = None
 
 
+_NON_NEGATIVE = ('loss_weight', 'alpha', 'beta')
+
+
+def check_loss_options(cfg: Config) -> None:
+    """Refuse a negative or non-finite ``loss_weight`` (any loss of the
+    model) or ``alpha``/``beta`` (a ``DCKDLoss``): a negative weight turns
+    distillation into anti-distillation without any other sign.
+
+    Raises:
+        ValueError: naming the config key and the value.
+    """
+    import math
+
+    def walk(node: Any, where: str) -> None:
+        if isinstance(node, Mapping):
+            is_dckd = str(node.get('type', '')).split('.')[-1] == 'DCKDLoss'
+            for key in _NON_NEGATIVE:
+                value = node.get(key)
+                if key != 'loss_weight' and not is_dckd:
+                    continue
+                if isinstance(value, (int, float)) and not isinstance(
+                        value, bool) and not (math.isfinite(value)
+                                              and value >= 0):
+                    raise ValueError(
+                        f'{where}.{key} = {value}: loss weights must be '
+                        'finite and >= 0 (a negative weight pushes the '
+                        'student away from the teacher).')
+            for key, value in node.items():
+                walk(value, f'{where}.{key}')
+        elif isinstance(node, (list, tuple)):
+            for i, value in enumerate(node):
+                walk(value, f'{where}[{i}]')
+
+    walk(cfg.get('model'), 'model')
+
+
 def preflight(cfg: Config, splits: tuple = ('train_dataloader',
                                             'val_dataloader')) -> None:
     """Fail fast, before the Runner is built, on a missing teacher
@@ -415,6 +452,7 @@ def run_train(cfg: Config, resume: Optional[str] = None,
     runner = None
     try:
         check_teacher(cfg)
+        check_loss_options(cfg)
         preflight(cfg)
         path = ckpt = None
         if resume is not None:

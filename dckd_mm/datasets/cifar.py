@@ -10,7 +10,9 @@ layout::
 
 never downloads, unpickles with an allow-list (builtin containers and
 numpy arrays only) and says what is wrong: missing files (with the official
-archive to fetch), a corrupt or foreign pickle, labels out of range.
+archive to fetch), a corrupt or foreign pickle, labels out of range, float
+labels or float images (refused, never rounded or rescaled; integer pixels
+0-255 of another integer type are converted to uint8, which is exact).
 """
 import hashlib
 import io
@@ -126,7 +128,27 @@ class SafeCIFAR100(BaseDataset):
                 f"{path} lacks the 'data' / 'fine_labels' entries of a "
                 'CIFAR-100 pickle.')
         data = np.asarray(entry['data'])
-        labels = np.asarray(entry['fine_labels'], dtype=np.int64)
+        labels = np.asarray(entry['fine_labels'])
+        if labels.size and (labels.dtype == bool or
+                            not np.issubdtype(labels.dtype, np.integer)):
+            raise DatasetError(
+                f"{path}: 'fine_labels' are {labels.dtype}, not integer "
+                'class indices. dckd_mm does not round or truncate labels: '
+                'convert them to int explicitly (soft labels are not '
+                'supported).')
+        labels = labels.astype(np.int64)
+        if data.size and (data.dtype == bool or
+                          not np.issubdtype(data.dtype, np.integer)):
+            raise DatasetError(
+                f'{path}: images are {data.dtype}; a CIFAR-100 pickle holds '
+                'uint8 pixels 0-255. dckd_mm does not guess a scale '
+                '(0-1 or 0-255) for float images: convert them to uint8 '
+                'explicitly.')
+        if data.size and (data.min() < 0 or data.max() > 255):
+            raise DatasetError(
+                f'{path}: pixel values in [{data.min()}, {data.max()}] do '
+                'not fit uint8 (0-255).')
+        data = data.astype(np.uint8)  # integer 0-255: exact
         if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or \
                 len(labels) != len(data):
             raise DatasetError(

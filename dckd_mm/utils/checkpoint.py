@@ -12,7 +12,7 @@ from ..compat.safe_loading import safe_load
 
 __all__ = [
     'extract_state_dict', 'load_model_strict', 'describe_mismatch',
-    'atomic_save'
+    'atomic_save', 'non_finite_tensors'
 ]
 
 
@@ -70,7 +70,8 @@ def load_model_strict(model: nn.Module, path: str, what: str = 'teacher',
 
     Raises:
         FileNotFoundError: no file at ``path``, with how to get one.
-        ValueError: keys or shapes do not fit the model.
+        ValueError: keys or shapes do not fit the model, or a weight is
+            NaN or Inf.
     """
     if not osp.isfile(osp.expanduser(str(path))):
         raise FileNotFoundError(
@@ -87,15 +88,38 @@ def load_model_strict(model: nn.Module, path: str, what: str = 'teacher',
             f'the config: {detail}. Check the architecture (and '
             'num_classes) in the config, or convert a RepDistiller/SimKD '
             'file first with tools/convert_repdistiller_ckpt.py.')
+    bad = non_finite_tensors(state)
+    if bad:
+        raise ValueError(
+            f'{what} checkpoint {path!r} holds NaN or Inf values in '
+            f'{len(bad)} tensor(s), e.g. {bad[:4]}: the {what} diverged '
+            'when it was trained, or the file is damaged. Re-train or '
+            're-download it; distilling from it would give NaN losses.')
     model.load_state_dict(state, strict=True)
+
+
+def non_finite_tensors(state: Mapping[str, Tensor]) -> List[str]:
+    """Names of the floating-point tensors of ``state`` that hold a NaN
+    or an Inf."""
+    import torch
+    return [
+        k for k, v in state.items()
+        if v.is_floating_point() and not bool(torch.isfinite(v).all())
+    ]
 
 
 def atomic_save(obj: Any, path: str) -> None:
     """``torch.save`` to ``path.partial`` then rename: a crash never leaves
-    a half-written file under ``path``."""
+    a half-written file under ``path``, and a failed write (a full disk)
+    removes its ``.partial``."""
     import torch
     if osp.dirname(path):
         os.makedirs(osp.dirname(path), exist_ok=True)
     tmp = path + '.partial'
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if osp.exists(tmp):
+            os.remove(tmp)
+        raise
