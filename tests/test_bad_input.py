@@ -1,15 +1,19 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
 """Bad input, one place: each case raises a clear error that names the
-problem (and what to do), and leaves no partial output behind."""
+problem (and what to do), and leaves no partial output behind. Cases that
+need a whole training run (resume, strict test, the teacher on resume)
+live in tests/test_reliability.py, the safe_load fuzz in
+tests/compat/test_safe_loading_fuzz.py."""
 import os.path as osp
 import pickle
 
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 
 import dckd_mm  # noqa: F401
-from dckd_mm.apis.launch import preflight
+from dckd_mm.apis.launch import check_loss_options, check_teacher, preflight
 from dckd_mm.compat import (CorruptCheckpointError, UntrustedCheckpointError,
                             safe_load)
 from dckd_mm.datasets import DatasetError, SafeCIFAR100
@@ -17,8 +21,21 @@ from dckd_mm.models.losses import DCKDLoss, dckd_loss
 from tests.helpers import (build_model, run_tool, save_teacher_ckpt,
                            write_cifar100)
 
+
+def _config(*names: str) -> str:
+    """The first of ``names`` that exists (configs are being renamed to
+    OpenMMLab's scheme; the old name is kept as a fallback)."""
+    return next((n for n in names if osp.isfile(n)), names[0])
+
+
 DIGITS = 'configs/digits/simkd_dckd_resnet20_resnet8_digits.py'
-CIFAR = 'configs/dckd/res32x4_res8x4_cifar100.py'
+CIFAR = _config('configs/dckd/dckd_resnet32x4_resnet8x4_1xb64_cifar100.py',
+                'configs/dckd/res32x4_res8x4_cifar100.py')
+IMAGENET = _config('configs/dckd/dckd_resnet34_resnet18_8xb32_in1k.py',
+                   'configs/imagenet/dckd_res34_res18_8xb32_imagenet.py')
+DETECTION = _config(
+    'configs/dckd/dckd_faster-rcnn-r101-fpn_faster-rcnn-r50-fpn_8xb2-1x_'
+    'coco.py', 'configs/detection/dckd_faster-rcnn_r101-r50_fpn_1x_coco.py')
 
 
 def simkd_cfg(tmp_path, **changes):
@@ -150,7 +167,8 @@ def case_convert_wrong_arch(tmp_path):
     state = {k.replace('backbone.', '').replace('head.fc', 'fc'): v
              for k, v in m.state_dict().items()}
     torch.save({'model': state}, tmp_path / 'r8.pth')
-    res = run_tool('tools/convert_repdistiller_ckpt.py',
+    res = run_tool(_config('tools/model_converters/convert_repdistiller_'
+                           'ckpt.py', 'tools/convert_repdistiller_ckpt.py'),
                    str(tmp_path / 'r8.pth'), str(tmp_path / 'o.pth'),
                    '--arch', 'wrn_16_2')
     assert res.returncode == 2 and 'nothing was written' in res.stderr
@@ -158,8 +176,7 @@ def case_convert_wrong_arch(tmp_path):
 
 
 def case_missing_imagenet(tmp_path):
-    cfg = Config.fromfile('configs/imagenet/dckd_res34_res18_8xb32_'
-                          'imagenet.py')
+    cfg = Config.fromfile(IMAGENET)
     cfg.model.teacher_ckpt = None
     cfg.train_dataloader.dataset.data_root = str(tmp_path)
     with pytest.raises(DatasetError, match='never downloads'):
@@ -178,8 +195,7 @@ def case_train_without_data_writes_nothing(tmp_path):
 
 def case_sigmoid_detection_head(tmp_path):
     from mmengine.config import ConfigDict
-    cfg = Config.fromfile('configs/detection/'
-                          'dckd_faster-rcnn_r101-r50_fpn_1x_coco.py')
+    cfg = Config.fromfile(DETECTION)
     model = cfg.model.to_dict()
     model['teacher_ckpt'] = None
     model['architecture']['roi_head']['bbox_head']['loss_cls'] = dict(
@@ -188,11 +204,121 @@ def case_sigmoid_detection_head(tmp_path):
         build_model(ConfigDict(model), 'mmdet')
 
 
+def _pickle_cifar(tmp_path, data, labels) -> str:
+    root = write_cifar100(str(tmp_path))
+    with open(osp.join(root, 'cifar-100-python', 'train'), 'wb') as f:
+        pickle.dump({'data': data, 'fine_labels': labels}, f)
+    return root
+
+
+def case_float_cifar_labels(tmp_path):
+    root = _pickle_cifar(tmp_path, np.zeros((2, 3072), np.uint8), [1.0, 2.7])
+    with pytest.raises(DatasetError, match='not integer class indices'):
+        SafeCIFAR100(data_root=root, verify_md5=False)
+
+
+def case_float_cifar_images(tmp_path):
+    root = _pickle_cifar(tmp_path, np.full((2, 3072), 0.5, np.float32),
+                         [1, 2])
+    with pytest.raises(DatasetError, match='convert them to uint8'):
+        SafeCIFAR100(data_root=root, verify_md5=False)
+
+
+def case_nan_teacher_weights(tmp_path):
+    model = simkd_cfg(tmp_path)
+    ckpt = torch.load(model['teacher_ckpt'])
+    key = next(iter(k for k, v in ckpt['state_dict'].items()
+                    if v.is_floating_point()))
+    ckpt['state_dict'][key].fill_(float('inf'))
+    torch.save(ckpt, model['teacher_ckpt'])
+    with pytest.raises(ValueError, match='NaN or Inf'):
+        build_model(model)
+
+
+def case_empty_teacher_ckpt(tmp_path):
+    cfg = Config.fromfile(DIGITS)
+    for value in ('', None, '  '):
+        cfg.model.teacher_ckpt = value
+        with pytest.raises(ValueError, match='randomly initialised'):
+            check_teacher(cfg)
+
+
+def case_negative_dckd_weight(tmp_path):
+    cfg = Config.fromfile(DIGITS)
+    cfg.model.distiller.distill_losses.loss_dckd.alpha = -1.0
+    with pytest.raises(ValueError, match='must be finite and >= 0'):
+        check_loss_options(cfg)
+
+
+def case_empty_checkpoint_file(tmp_path):
+    (tmp_path / 'e.pth').write_bytes(b'')
+    with pytest.raises(CorruptCheckpointError, match='corrupt'):
+        safe_load(str(tmp_path / 'e.pth'))
+
+
+def case_truncated_legacy_checkpoint(tmp_path):
+    torch.save({'w': torch.arange(100.0)}, tmp_path / 'l.pth',
+               _use_new_zipfile_serialization=False)
+    data = (tmp_path / 'l.pth').read_bytes()
+    (tmp_path / 'l.pth').write_bytes(data[:len(data) // 2])
+    with pytest.raises(CorruptCheckpointError, match='truncated'):
+        safe_load(str(tmp_path / 'l.pth'))
+
+
+def case_text_file_as_checkpoint(tmp_path):
+    (tmp_path / 't.pth').write_text('epoch 3, loss 0.5\n')
+    with pytest.raises(CorruptCheckpointError, match='not a PyTorch'):
+        safe_load(str(tmp_path / 't.pth'))
+
+
+def case_hostile_raw_pickle(tmp_path):
+    import builtins
+
+    class Evil:
+
+        def __reduce__(self):
+            return (builtins.open, (str(tmp_path / 'pwned'), 'w'))
+
+    (tmp_path / 'raw.pth').write_bytes(pickle.dumps({'x': Evil()}))
+    with pytest.raises(UntrustedCheckpointError, match='untrusted'):
+        safe_load(str(tmp_path / 'raw.pth'))
+    assert not (tmp_path / 'pwned').exists()
+
+
+def case_failed_write_leaves_no_partial(tmp_path):
+    from unittest import mock
+
+    from dckd_mm.utils.checkpoint import atomic_save
+
+    def full_disk(obj, f, *args, **kwargs):
+        with open(f, 'wb') as out:
+            out.write(b'half')
+        raise OSError(28, 'No space left on device')
+
+    with mock.patch('torch.save', full_disk):
+        with pytest.raises(OSError, match='No space'):
+            atomic_save({'w': torch.zeros(1)}, str(tmp_path / 'o.pth'))
+    assert list(tmp_path.iterdir()) == []
+
+
+def case_space_in_cfg_options(tmp_path):
+    import argparse
+
+    from dckd_mm.apis.launch import CfgOptionsAction
+    parser = argparse.ArgumentParser()
+    parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
+    with pytest.raises(SystemExit) as exc:
+        parser.parse_args(['--cfg-options', 'data_root=my data/'])
+    assert exc.value.code == 2
+    assert parser.parse_args(['--cfg-options', 'a=[1, 2]']).cfg_options == {
+        'a': [1, 2]}
+
+
 CASES = [v for k, v in sorted(globals().items()) if k.startswith('case_')]
 
 
-def test_at_least_fifteen_cases():
-    assert len(CASES) >= 15
+def test_at_least_thirty_cases():
+    assert len(CASES) >= 30
 
 
 @pytest.mark.parametrize('case', CASES, ids=lambda f: f.__name__[5:])

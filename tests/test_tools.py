@@ -1,5 +1,6 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
 """The user's commands fail fast and clearly on missing inputs."""
+import os.path as osp
 import time
 
 import torch
@@ -8,7 +9,10 @@ from mmengine.config import Config
 import dckd_mm  # noqa: F401
 from tests.helpers import run_tool, save_teacher_ckpt
 
-CFG = 'configs/dckd/res32x4_res8x4_cifar100.py'
+CFG = next((c for c in (
+    'configs/dckd/dckd_resnet32x4_resnet8x4_1xb64_cifar100.py',
+    'configs/dckd/res32x4_res8x4_cifar100.py') if osp.isfile(c)),
+           'configs/dckd/res32x4_res8x4_cifar100.py')
 
 
 def test_train_without_teacher_or_data(tmp_path):
