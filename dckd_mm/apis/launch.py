@@ -455,6 +455,8 @@ def run_train(cfg: Config, resume: Optional[str] = None,
         check_loss_options(cfg)
         preflight(cfg)
         path = ckpt = None
+        if resume is None and cfg.get('resume'):  # set in the config
+            resume = cfg.get('load_from') or 'auto'
         if resume is not None:
             path, ckpt = _resume_checkpoint(cfg, resume, start_over)
         cfg.resume = path is not None
