@@ -196,10 +196,12 @@ def _untrusted(path: str, names: List[str]) -> UntrustedCheckpointError:
         f'for {named}, which is not on the allow-list of types that '
         'PyTorch, mmengine, mmpretrain, mmdet and RepDistiller/SimKD '
         'checkpoints contain, so it could run code. Nothing from it was '
-        'executed. If you know where this file comes from and trust it, '
-        'load it once with the --trust-checkpoint option of dckd_mm\'s '
-        'tools (or dckd_mm.compat.safe_load(path, trusted=True)) and '
-        're-save its state dict.')
+        'executed. dckd_mm\'s tools never load such a file. If you know '
+        'where it comes from and trust it, load it once in Python with '
+        'dckd_mm.compat.safe_load(path, trusted=True) (this runs whatever '
+        'code the file holds), re-save its state dict with '
+        "torch.save({'state_dict': state_dict}, new_path) and use the "
+        're-saved file.')
 
 
 def safe_load(path: str,
@@ -218,9 +220,10 @@ def safe_load(path: str,
         extra_safe_globals: more types allowed for this call only (for
             example ``argparse.Namespace`` for RepDistiller's
             ``*_last.pth``).
-        trusted (bool): load with ``weights_only=False``. Only for a file the
-            user named explicitly (``--trust-checkpoint``); it can run code
-            from the file. Defaults to False.
+        trusted (bool): load with ``weights_only=False``. Only for a file
+            the user trusts and loads explicitly from Python (no tool offers
+            this); it can run code from the file. Re-save the state dict to
+            get a file that loads safely. Defaults to False.
 
     Raises:
         FileNotFoundError: ``path`` does not exist.

@@ -137,9 +137,38 @@ def test_hostile_pickle_is_refused_and_never_runs(tmp_path, payload):
     # mmengine's own loader (teacher_ckpt, load_from, resume) goes through
     # the same check.
     with pytest.raises(UntrustedCheckpointError,
-                       match='--trust-checkpoint'):
+                       match=r'safe_load\(path, trusted=True\)'):
         CheckpointLoader.load_checkpoint(str(path), map_location='cpu')
     assert not marker.exists()
+
+
+def test_untrusted_hint_names_what_really_works(tmp_path):
+    """The hint used to name a ``--trust-checkpoint`` option that no tool
+    has. It names the Python call and the re-save, and following it gives
+    a file that loads safely."""
+    import argparse
+    path = tmp_path / 'ns.pth'
+    torch.save({'state_dict': {'w': torch.ones(2)},
+                'opt': argparse.Namespace(lr=0.1)}, path)
+    with pytest.raises(UntrustedCheckpointError) as info:
+        safe_load(str(path))
+    message = str(info.value)
+    assert '--trust-checkpoint' not in message
+    assert 'dckd_mm.compat.safe_load(path, trusted=True)' in message
+    assert "torch.save({'state_dict': state_dict}, new_path)" in message
+    # the recipe of the message
+    state_dict = safe_load(str(path), trusted=True)['state_dict']
+    new_path = tmp_path / 'resaved.pth'
+    torch.save({'state_dict': state_dict}, new_path)
+    assert torch.equal(safe_load(str(new_path))['state_dict']['w'],
+                       torch.ones(2))
+    # no tool offers an option the message would have to name
+    root = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+    for folder, _, files in os.walk(osp.join(root, 'tools')):
+        for name in files:
+            if name.endswith(('.py', '.sh')):
+                with open(osp.join(folder, name), encoding='utf-8') as f:
+                    assert '--trust-checkpoint' not in f.read(), name
 
 
 def test_env_variable_cannot_disable_safety(tmp_path):
