@@ -9,8 +9,8 @@ import dckd_mm  # noqa: F401
 from dckd_mm.apis.analysis import similarity_matrix
 from tests.helpers import build_model, run_tool, save_teacher_ckpt
 
-STUDENT = 'configs/digits/student_resnet8_digits.py'
-SIMKD = 'configs/digits/simkd_dckd_resnet20_resnet8_digits.py'
+STUDENT = 'configs/demo/resnet8_1xb64_digits.py'
+SIMKD = 'configs/demo/dckd_resnet20_resnet8_1xb64_digits.py'
 
 
 def test_similarity_matrix_values():

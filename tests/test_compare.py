@@ -133,7 +133,7 @@ def test_comparison_end_to_end_is_quiet(tmp_path, capsys, monkeypatch):
     methods = [m for m in load_config_sets(SETS)['digits100']['methods']
                if m['id'] in ('kd', 'simkd_dckd')]
     out = io.StringIO()
-    res = run_comparison('configs/digits/teacher_resnet20_digits100.py',
+    res = run_comparison('configs/demo/resnet20_1xb64_digits100.py',
                          methods, str(tmp_path), (0, ), opts, stream=out)
     lines = out.getvalue().splitlines()
     assert len(lines) == 3, lines

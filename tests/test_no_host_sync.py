@@ -66,7 +66,7 @@ def test_counter_sees_a_host_read_in_dckd_mm():
 
 
 @pytest.mark.parametrize('config', [
-    'configs/digits/simkd_dckd_resnet20_resnet8_digits.py',
+    'configs/demo/dckd_resnet20_resnet8_1xb64_digits.py',
     'configs/dckd/res32x4_res8x4_cifar100.py',
 ])
 def test_training_step_has_no_host_sync(config, tmp_path, monkeypatch):

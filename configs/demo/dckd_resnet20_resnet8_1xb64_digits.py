@@ -1,5 +1,8 @@
 # SimKD feature loss + DCKD (the paper's setting) resnet20 -> resnet8.
-_base_ = ['./_distill_common.py', '../_base_/distill/simkd_dckd.py']
+_base_ = [
+    '../_base_/demo/digits_students.py',
+    '../_base_/distill/simkd_dckd.py'
+]
 model = dict(
     teacher_ckpt={{_base_.teacher_ckpt}},
     architecture=dict(

@@ -1,6 +1,9 @@
 # DKD (mmrazor DKDLoss, tau 4, alpha 1, beta 8, true batch mean) + CE,
 # resnet20 -> resnet8.
-_base_ = ['./_distill_common.py', '../_base_/distill/logits_kd.py']
+_base_ = [
+    '../_base_/demo/digits_students.py',
+    '../_base_/distill/logits_kd.py'
+]
 model = dict(
     teacher_ckpt={{_base_.teacher_ckpt}},
     architecture=dict(

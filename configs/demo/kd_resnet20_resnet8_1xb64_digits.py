@@ -1,5 +1,8 @@
 # KD (mmrazor KLDivergence, tau 4; CE 0.1 + KD 0.9) resnet20 -> resnet8.
-_base_ = ['./_distill_common.py', '../_base_/distill/logits_kd.py']
+_base_ = [
+    '../_base_/demo/digits_students.py',
+    '../_base_/distill/logits_kd.py'
+]
 model = dict(
     teacher_ckpt={{_base_.teacher_ckpt}},
     architecture=dict(

@@ -1,5 +1,5 @@
 # The student alone (no teacher): resnet8, cross-entropy.
-_base_ = ['./teacher_resnet20_digits.py']
+_base_ = ['./resnet20_1xb64_digits.py']
 model = dict(backbone=dict(arch='resnet8'))
 
 # Students see 200 labelled training images (the teacher saw all 1,437):

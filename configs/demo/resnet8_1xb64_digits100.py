@@ -1,5 +1,5 @@
 # The student alone (no teacher) on digits100: resnet8, cross-entropy.
-_base_ = ['./teacher_resnet20_digits100.py']
+_base_ = ['./resnet20_1xb64_digits100.py']
 model = dict(backbone=dict(arch='resnet8'))
 
 # Students see the first 600 training composites (6 per class; the teacher

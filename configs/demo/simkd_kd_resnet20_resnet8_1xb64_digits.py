@@ -1,7 +1,7 @@
 # SimKD feature loss + plain KD (mmrazor KLDivergence, tau 4, weight 1) on
 # the SimKD logits, resnet20 -> resnet8: the paper's "KD on top of the
 # feature loss" ablation, to set against SimKD + DCKD.
-_base_ = ['./simkd_dckd_resnet20_resnet8_digits.py']
+_base_ = ['./dckd_resnet20_resnet8_1xb64_digits.py']
 model = dict(
     distiller=dict(
         distill_losses=dict(

@@ -1,5 +1,5 @@
 # SimKD alone (feature loss, reused teacher classifier) resnet20 -> resnet8.
-_base_ = ['./simkd_dckd_resnet20_resnet8_digits.py']
+_base_ = ['./dckd_resnet20_resnet8_1xb64_digits.py']
 model = dict(
     distiller=dict(
         distill_losses=dict(

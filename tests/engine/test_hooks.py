@@ -53,7 +53,7 @@ def test_hook_records_without_touching_training(tmp_path):
     re-running the loss inside the hook leaves BN statistics, weights and
     the optimizer exactly as a run without the hook leaves them."""
     cfg_path = osp.join(
-        ROOT, 'configs/digits/simkd_dckd_resnet20_resnet8_digits100.py')
+        ROOT, 'configs/demo/dckd_resnet20_resnet8_1xb64_digits100.py')
     ckpt = str(tmp_path / 'teacher.pth')
     base = Config.fromfile(cfg_path)
     save_teacher_ckpt(base.model.teacher.to_dict(), ckpt)

@@ -21,7 +21,7 @@ def test_context_runs_bf16_autocast():
 
 def test_bf16_distillation_run_is_finite(tmp_path):
     cfg = load_config(
-        'configs/digits/simkd_dckd_resnet20_resnet8_digits.py',
+        'configs/demo/dckd_resnet20_resnet8_1xb64_digits.py',
         work_dir=str(tmp_path / 'w'), amp=True)
     ckpt = str(tmp_path / 't.pth')
     save_teacher_ckpt(cfg.model.teacher.to_dict(), ckpt)

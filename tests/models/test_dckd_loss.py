@@ -421,7 +421,9 @@ def test_module_matches_function_and_validates():
                  3.0 * dckd_loss(s, t, y, tau=2.0, alpha=0.5, beta=2.0))
     for bad in (dict(tau=0), dict(mask='x'), dict(reduction='mean'),
                 dict(parts='x'), dict(warmup_epochs=-1),
-                dict(warmup_epochs=1.5)):
+                dict(warmup_epochs=1.5), dict(alpha=-1.0), dict(beta=-0.5),
+                dict(loss_weight=-1.0), dict(loss_weight=float('nan')),
+                dict(beta=float('inf')), dict(alpha='1')):
         with pytest.raises(ValueError):
             DCKDLoss(**bad)
 

@@ -29,11 +29,12 @@ from dckd_mm.apis import USER_ERRORS
 from dckd_mm.apis.compare import Progress, train_method, train_teacher
 
 METHODS = [
-    ('SimKD + KD', 'configs/digits/simkd_kd_resnet20_resnet8_digits100.py'),
+    ('SimKD + KD',
+     'configs/demo/simkd_kd_resnet20_resnet8_1xb64_digits100.py'),
     ('SimKD + DCKD',
-     'configs/digits/simkd_dckd_resnet20_resnet8_digits100.py'),
+     'configs/demo/dckd_resnet20_resnet8_1xb64_digits100.py'),
 ]
-TEACHER = 'configs/digits/teacher_resnet20_digits100.py'
+TEACHER = 'configs/demo/resnet20_1xb64_digits100.py'
 
 
 def _smooth(x: np.ndarray, k: int) -> np.ndarray:

@@ -5,8 +5,9 @@ for one or several checkpoints side by side.
 Example (DCKD vs. SimKD, as the paper compares them)::
 
     python tools/analysis_tools/tsne.py out.png \\
-        --model SimKD configs/digits/simkd_resnet20_resnet8_digits.py a.pth \\
-        --model DCKD configs/digits/simkd_dckd_resnet20_resnet8_digits.py b.pth
+        --model SimKD \\
+        configs/demo/simkd_resnet20_resnet8_1xb64_digits.py a.pth \\
+        --model DCKD configs/demo/dckd_resnet20_resnet8_1xb64_digits.py b.pth
 """
 import sys
 

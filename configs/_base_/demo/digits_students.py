@@ -1,8 +1,8 @@
 # Shared by the digits distillation configs: data, schedule, runtime,
 # seed, teacher path (written by tools/demo.py or set with --cfg-options).
 _base_ = [
-    '../_base_/datasets/digits_bs64.py',
-    '../_base_/schedules/digits_short.py',
+    '../datasets/digits_bs64.py',
+    '../schedules/digits_short.py',
 ]
 teacher_ckpt = 'work_dirs/demo/teacher/teacher.pth'
 

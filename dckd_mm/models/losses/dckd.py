@@ -1,5 +1,6 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
 """Registered wrapper of :func:`dckd_loss` for mmrazor's distillers."""
+import math
 from typing import Union
 
 import torch
@@ -62,6 +63,14 @@ class DCKDLoss(nn.Module):
                  warmup_epochs: int = 0) -> None:
         super().__init__()
         _check_options(tau, mask, parts, reduction)
+        for name, value in (('alpha', alpha), ('beta', beta),
+                            ('loss_weight', loss_weight)):
+            if isinstance(value, bool) or \
+                    not isinstance(value, (int, float)) or \
+                    not math.isfinite(value) or value < 0:
+                raise ValueError(f'{name} must be a finite number >= 0, got '
+                                 f'{value!r}: a negative weight would '
+                                 'push the student away from the teacher.')
         if isinstance(warmup_epochs, bool) or \
                 not isinstance(warmup_epochs, int) or warmup_epochs < 0:
             raise ValueError('warmup_epochs must be an integer >= 0, got '
