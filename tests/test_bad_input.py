@@ -28,7 +28,7 @@ def _config(*names: str) -> str:
     return next((n for n in names if osp.isfile(n)), names[0])
 
 
-DIGITS = 'configs/digits/simkd_dckd_resnet20_resnet8_digits.py'
+DIGITS = 'configs/demo/dckd_resnet20_resnet8_1xb64_digits.py'
 CIFAR = _config('configs/dckd/dckd_resnet32x4_resnet8x4_1xb64_cifar100.py',
                 'configs/dckd/res32x4_res8x4_cifar100.py')
 IMAGENET = _config('configs/dckd/dckd_resnet34_resnet18_8xb32_in1k.py',

@@ -16,7 +16,7 @@ from dckd_mm.apis.launch import check_loss_options, check_teacher, preflight
 from tests.helpers import run_tool, save_teacher_ckpt, write_cifar100
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-DIGITS = osp.join(ROOT, 'configs/digits/simkd_dckd_resnet20_resnet8_digits.py')
+DIGITS = osp.join(ROOT, 'configs/demo/dckd_resnet20_resnet8_1xb64_digits.py')
 
 
 @pytest.fixture(scope='module')

@@ -44,8 +44,8 @@ def test_two_processes_match_one(tmp_path):
     cfg_path = tmp_path / 'cfg.py'
     teacher = str(tmp_path / 'teacher.pth')
     cfg_path.write_text(
-        f"_base_ = ['{ROOT}/configs/digits/"
-        "simkd_dckd_resnet20_resnet8_digits.py']\n"
+        f"_base_ = ['{ROOT}/configs/demo/"
+        "dckd_resnet20_resnet8_1xb64_digits.py']\n"
         "train_pipeline = [dict(type='PackInputs')]\n"
         "train_dataloader = dict(batch_size=16, dataset=dict("
         "pipeline=train_pipeline))\n"

@@ -23,8 +23,8 @@ def write_config(tmp_path, extra: str = '') -> str:
     teacher = str(tmp_path / 'teacher.pth')
     path = tmp_path / 'cfg.py'
     path.write_text(
-        f"_base_ = ['{ROOT}/configs/digits/"
-        "simkd_dckd_resnet20_resnet8_digits.py']\n"
+        f"_base_ = ['{ROOT}/configs/demo/"
+        "dckd_resnet20_resnet8_1xb64_digits.py']\n"
         "train_pipeline = [dict(type='PackInputs')]\n"
         "train_dataloader = dict(batch_size=25, dataset=dict("
         "indices=100, pipeline=train_pipeline))\n"
