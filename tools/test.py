@@ -12,6 +12,10 @@ def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument(
+        '--out',
+        help='also dump the predictions (one entry per test sample) to '
+        'this .pkl file')
     add_common_args(parser)
     return parser.parse_args()
 
@@ -26,7 +30,7 @@ def main() -> int:
             args.launcher,
             teacher_ckpt=args.teacher_ckpt,
             data_root=args.data_root)
-        metrics = run_test(cfg, args.checkpoint)
+        metrics = run_test(cfg, args.checkpoint, out=args.out)
     except Exception as err:
         return report_error(err)
     print(metrics)

@@ -31,6 +31,12 @@ def parse_args() -> argparse.Namespace:
         '--amp',
         action='store_true',
         help='mixed precision (fp16 on GPU, bf16 on CPU)')
+    parser.add_argument(
+        '--auto-scale-lr',
+        action='store_true',
+        help='scale the learning rate by the real total batch size over '
+        'the config\'s auto_scale_lr.base_batch_size (an error if the '
+        'config sets none)')
     add_common_args(parser)
     return parser.parse_args()
 
@@ -46,7 +52,8 @@ def main() -> int:
             args.amp,
             teacher_ckpt=args.teacher_ckpt,
             data_root=args.data_root,
-            teacher_from_scratch=args.teacher_from_scratch)
+            teacher_from_scratch=args.teacher_from_scratch,
+            auto_scale_lr=args.auto_scale_lr)
         run_train(cfg, args.resume, start_over=args.start_over)
     except Exception as err:
         return report_error(err)

@@ -29,7 +29,7 @@ from ..utils.checkpoint import describe_mismatch, extract_state_dict
 
 __all__ = [
     'load_config', 'preflight', 'check_teacher', 'check_loss_options',
-    'run_train', 'run_test',
+    'enable_auto_scale_lr', 'run_train', 'run_test',
     'USER_ERRORS', 'is_user_error', 'CfgOptionsAction', 'add_common_args',
     'report_error', 'tool_exit'
 ]
@@ -124,7 +124,8 @@ def load_config(config: str,
                 amp: bool = False,
                 teacher_ckpt: Optional[str] = None,
                 data_root: Optional[str] = None,
-                teacher_from_scratch: bool = False) -> Config:
+                teacher_from_scratch: bool = False,
+                auto_scale_lr: bool = False) -> Config:
     """Read a config and apply the command-line overrides.
 
     Args:
@@ -139,11 +140,15 @@ def load_config(config: str,
             the config's dataloaders that has one.
         teacher_from_scratch (bool): allow a distillation config without a
             teacher checkpoint (sets ``teacher_from_scratch=True``).
+        auto_scale_lr (bool): scale the learning rate by the total batch
+            size over the config's ``auto_scale_lr.base_batch_size``
+            (mmengine's automatic LR scaling, :func:`enable_auto_scale_lr`).
 
     Raises:
         FileNotFoundError: no config file.
-        ValueError: ``teacher_ckpt`` for a config without a teacher, or
-            ``data_root`` for one whose datasets take none.
+        ValueError: ``teacher_ckpt`` for a config without a teacher,
+            ``data_root`` for one whose datasets take none, or
+            ``auto_scale_lr`` for one without ``auto_scale_lr``.
     """
     if not osp.isfile(config):
         raise FileNotFoundError(f'config file {config} does not exist.')
@@ -170,7 +175,31 @@ def load_config(config: str,
         _cpu_backend(cfg)
     if amp:
         enable_amp(cfg)
+    if auto_scale_lr:
+        enable_auto_scale_lr(cfg, config)
     return cfg
+
+
+def enable_auto_scale_lr(cfg: Config, config: str = 'the config') -> None:
+    """Turn on mmengine's automatic LR scaling (``--auto-scale-lr``).
+
+    mmengine's Runner then multiplies the learning rate by the real total
+    batch size (GPUs x ``train_dataloader.batch_size``) over
+    ``auto_scale_lr.base_batch_size``, the batch size the config's
+    learning rate was set for.
+
+    Raises:
+        ValueError: the config sets no ``auto_scale_lr.base_batch_size``.
+    """
+    scale = cfg.get('auto_scale_lr')
+    if not isinstance(scale, Mapping) or 'base_batch_size' not in scale:
+        raise ValueError(
+            f'--auto-scale-lr: {config} sets no auto_scale_lr = '
+            'dict(base_batch_size=N), the total batch size its learning '
+            'rate was tuned for, so there is nothing to scale from. Add it '
+            'to the config (or pass --cfg-options '
+            'auto_scale_lr.base_batch_size=N), or drop --auto-scale-lr.')
+    scale['enable'] = True
 
 
 def _set_data_root(cfg: Config, data_root: str, config: str) -> None:
@@ -486,16 +515,30 @@ def run_train(cfg: Config, resume: Optional[str] = None,
     return runner
 
 
-def run_test(cfg: Config, checkpoint: str) -> dict:
+def run_test(cfg: Config, checkpoint: str,
+             out: Optional[str] = None) -> dict:
     """Evaluate ``checkpoint`` with ``cfg``'s test loop.
+
+    Args:
+        cfg (Config): from :func:`load_config`.
+        checkpoint (str): the checkpoint to score; it must fit the model.
+        out (str, optional): also dump the predictions (one dict per test
+            sample) to this ``.pkl`` file, with mmengine's ``DumpResults``
+            metric appended to the test evaluator, as mmpretrain's
+            ``tools/test.py --out`` does.
 
     Raises:
         FileNotFoundError: no checkpoint file (or test data).
-        ValueError: the checkpoint does not fit the config's model; the
-            message lists the missing, unexpected and misshapen keys.
+        ValueError: the checkpoint does not fit the config's model (the
+            message lists the missing, unexpected and misshapen keys), or
+            ``out`` is not a ``.pkl``/``.pickle`` file.
     """
     created = not osp.exists(cfg.work_dir)
     try:
+        if out is not None and not out.endswith(('.pkl', '.pickle')):
+            raise ValueError(
+                f'--out {out}: the predictions are dumped as a pickle; '
+                'name a file ending in .pkl (or .pickle).')
         if not osp.isfile(osp.expanduser(checkpoint)):
             raise FileNotFoundError(
                 f'checkpoint {checkpoint} does not exist.')
@@ -508,6 +551,8 @@ def run_test(cfg: Config, checkpoint: str) -> dict:
             'Test it with the config it was trained with (an exported '
             'student with the config written beside it).')
         del state
+        if out is not None:
+            _dump_predictions(runner, out)
         metrics = runner.test()
     except BaseException as err:
         if created and is_user_error(err):
@@ -515,6 +560,19 @@ def run_test(cfg: Config, checkpoint: str) -> dict:
         raise
     _close_process_group()
     return metrics
+
+
+def _dump_predictions(runner: Runner, out: str) -> None:
+    """Append mmengine's ``DumpResults`` to the test evaluator: the test
+    loop then writes every prediction to ``out``."""
+    from mmengine.evaluator import DumpResults
+    evaluator = runner.test_evaluator
+    if evaluator is None:
+        raise ValueError(f'--out {out}: the config has no test_evaluator.')
+    out = osp.abspath(osp.expanduser(out))
+    if osp.dirname(out):
+        os.makedirs(osp.dirname(out), exist_ok=True)
+    evaluator.metrics.append(DumpResults(out_file_path=out))
 
 
 def _remove_work_dir(work_dir: str) -> None:
