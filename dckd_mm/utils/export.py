@@ -4,7 +4,9 @@ mmpretrain model (config + ``{'state_dict', 'meta'}`` checkpoint).
 
 For SimKD-style students the exported model keeps the projector and the
 copy of the teacher classifier (its ``SimKDClsHead``): predictions equal the
-distillation model's.
+distillation model's. An export is verified before it is kept: the model
+is built from the written config and the written weights load into it
+strictly, or nothing is left behind.
 """
 import os
 import os.path as osp
@@ -15,9 +17,11 @@ from mmengine.config import Config
 from torch import Tensor
 
 from ..compat.safe_loading import safe_load
-from .checkpoint import atomic_save, extract_state_dict
+from .checkpoint import atomic_save, describe_mismatch, extract_state_dict
 
-__all__ = ['student_state_dict', 'student_config', 'export_student']
+__all__ = [
+    'student_state_dict', 'student_config', 'verify_export', 'export_student'
+]
 
 _KEEP = ('default_scope', 'custom_imports', 'data_preprocessor',
          'test_dataloader', 'test_evaluator', 'test_cfg', 'val_dataloader',
@@ -58,20 +62,116 @@ def student_config(cfg: Config) -> Config:
     return Config(out)
 
 
+_CONFIG_FORMATS = ('.py', '.json', '.yaml', '.yml')
+
+
+def _config_text(s_cfg: Config, out_config: str) -> str:
+    """``s_cfg`` as the text of a config file named ``out_config``."""
+    ext = osp.splitext(out_config)[1].lower()
+    if ext not in _CONFIG_FORMATS:
+        raise ValueError(
+            f'student config {out_config}: name a .py, .json or .yaml '
+            'file (mmengine reads configs by their extension).')
+    if ext == '.py':
+        return s_cfg.pretty_text
+    import mmengine
+    return mmengine.dump(s_cfg.to_dict(), file_format=ext[1:].replace(
+        'yml', 'yaml'))
+
+
+def _write_text(text: str, path: str) -> None:
+    """Write ``text`` to ``path`` and flush it to the disk."""
+    with open(path, 'w', encoding='utf-8') as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def verify_export(config_path: str, checkpoint_path: str,
+                  config_format: str = '.py') -> None:
+    """Build the model of the written student config and load the written
+    weights into it strictly.
+
+    Args:
+        config_path (str): the written config (read as ``config_format``,
+            whatever its name, so that a ``.partial`` file can be read).
+        checkpoint_path (str): the written checkpoint.
+        config_format (str): ``'.py'``, ``'.json'`` or ``'.yaml'``.
+
+    Raises:
+        ValueError: the weights do not fit the model of the config; the
+            message lists the missing, unexpected and misshapen keys.
+    """
+    from ..models.builder import build_model
+    with open(config_path, encoding='utf-8') as f:
+        s_cfg = Config.fromstring(f.read(), file_format=config_format)
+    model = build_model(s_cfg.model.to_dict(),
+                        s_cfg.get('default_scope', 'mmpretrain'))
+    state = extract_state_dict(safe_load(checkpoint_path,
+                                         map_location='cpu'))
+    detail = describe_mismatch(state, model.state_dict())
+    if detail:
+        raise ValueError(
+            'the student weights of the checkpoint do not fit the student '
+            f'of the config: {detail}. Export a checkpoint with the config '
+            'it was trained with (not one of another teacher/student '
+            'pair); nothing was written.')
+    model.load_state_dict(state, strict=True)
+
+
+def _remove(*paths: str) -> None:
+    for path in paths:
+        if osp.lexists(path):
+            os.remove(path)
+
+
 def export_student(config: str, checkpoint: str, out_config: str,
                    out_checkpoint: str) -> Tuple[Config, Dict[str, Tensor]]:
-    """Write the student config and checkpoint; returns both."""
+    """Write the student config and checkpoint; returns both.
+
+    The pair is written all or nothing: both go to ``*.partial`` names,
+    the model is built from the written config and the written weights are
+    loaded into it strictly, and only then are both renamed. On any
+    failure both are removed, and existing files under the output names
+    are left as they were.
+
+    Raises:
+        FileNotFoundError: no config or checkpoint file.
+        ValueError: not a distillation config or checkpoint, an unknown
+            config extension, the two output names the same, or a
+            checkpoint that does not fit the config (another pair): the
+            message lists the mismatch.
+    """
+    if osp.abspath(out_config) == osp.abspath(out_checkpoint):
+        raise ValueError(f'the student config and checkpoint would both be '
+                         f'written to {out_config}: name two files.')
     cfg = Config.fromfile(config)
     state = student_state_dict(
         extract_state_dict(safe_load(checkpoint, map_location='cpu')))
     s_cfg = student_config(cfg)
-    atomic_save(
-        {
-            'state_dict': state,
-            'meta': dict(source_checkpoint=checkpoint,
-                         source_config=config, exporter='dckd_mm')
-        }, out_checkpoint)
-    if osp.dirname(out_config):
-        os.makedirs(osp.dirname(out_config), exist_ok=True)
-    s_cfg.dump(out_config)
+    text = _config_text(s_cfg, out_config)
+    cfg_tmp = out_config + '.partial'
+    ckpt_tmp = out_checkpoint + '.partial'
+    renamed = []
+    try:
+        # atomic_save writes ckpt_tmp via its own .partial and removes that
+        # on a failed write
+        atomic_save(
+            {
+                'state_dict': state,
+                'meta': dict(source_checkpoint=checkpoint,
+                             source_config=config, exporter='dckd_mm')
+            }, ckpt_tmp)
+        if osp.dirname(out_config):
+            os.makedirs(osp.dirname(out_config), exist_ok=True)
+        _write_text(text, cfg_tmp)
+        verify_export(cfg_tmp, ckpt_tmp,
+                      osp.splitext(out_config)[1].lower())
+        os.replace(ckpt_tmp, out_checkpoint)
+        renamed.append(out_checkpoint)
+        os.replace(cfg_tmp, out_config)
+        renamed.append(out_config)
+    except BaseException:
+        _remove(cfg_tmp, ckpt_tmp, *renamed)
+        raise
     return s_cfg, state

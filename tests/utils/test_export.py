@@ -1,6 +1,7 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
 """A distillation checkpoint exports to a standalone mmpretrain student
 whose predictions equal the distillation model's."""
+import os
 import os.path as osp
 
 import pytest
@@ -10,6 +11,7 @@ from mmengine.runner import Runner
 
 import dckd_mm  # noqa: F401
 from dckd_mm.compat import safe_load
+from dckd_mm.utils.export import verify_export
 from tests.helpers import (build_model, run_tool, save_teacher_ckpt,
                            tiny_run_cfg, write_cifar100)
 
@@ -64,3 +66,71 @@ def test_export_refuses_non_distillation_checkpoint(tmp_path):
                    str(tmp_path / 'a.py'), str(tmp_path / 'a.pth'))
     assert res.returncode == 2 and 'architecture' in res.stderr
     assert not (tmp_path / 'a.pth').exists()
+
+
+def _student_ckpt(config: str, path: str) -> str:
+    """A distillation-style checkpoint (``architecture.*``) holding a
+    freshly built student of ``config``."""
+    cfg = Config.fromfile(config)
+    student = build_model(cfg.model.architecture.to_dict())
+    torch.save({'state_dict': {f'architecture.{k}': v
+                               for k, v in student.state_dict().items()},
+                'meta': {}}, path)
+    return path
+
+
+def test_export_refuses_a_checkpoint_of_another_pair(tmp_path):
+    """Used to write a pair that does not load strictly, exit 0."""
+    ckpt = _student_ckpt(CONFIGS['logits'], str(tmp_path / 'logits.pth'))
+    (tmp_path / 'old.pth').write_bytes(b'previous export')
+    res = run_tool('tools/model_converters/export_student.py',
+                   CONFIGS['simkd'], ckpt, str(tmp_path / 'a.py'),
+                   str(tmp_path / 'old.pth'))
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith('error: the student weights')
+    assert "missing key(s), e.g. ['head.projector" in res.stderr
+    assert 'nothing was written' in res.stderr
+    # nothing left behind, and the file under the output name is untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'logits.pth', 'old.pth'
+    ]
+    assert (tmp_path / 'old.pth').read_bytes() == b'previous export'
+
+
+def test_export_writes_a_verified_pair(tmp_path):
+    ckpt = _student_ckpt(CONFIGS['simkd'], str(tmp_path / 'simkd.pth'))
+    out_cfg, out_ckpt = tmp_path / 'o' / 's.py', tmp_path / 'o' / 's.pth'
+    res = run_tool('tools/model_converters/export_student.py',
+                   CONFIGS['simkd'], ckpt, str(out_cfg), str(out_ckpt))
+    assert res.returncode == 0, res.stderr
+    assert sorted(p.name for p in out_cfg.parent.iterdir()) == [
+        's.pth', 's.py'
+    ]
+    verify_export(str(out_cfg), str(out_ckpt))
+
+
+@pytest.mark.parametrize('fail_at', ['verify', 'config rename'])
+def test_export_is_all_or_nothing(tmp_path, monkeypatch, fail_at):
+    """Any failure after the first write removes both files."""
+    from dckd_mm.utils import export as export_mod
+    ckpt = _student_ckpt(CONFIGS['simkd'], str(tmp_path / 'simkd.pth'))
+    out = tmp_path / 'out'
+    out_cfg, out_ckpt = str(out / 's.py'), str(out / 's.pth')
+    if fail_at == 'verify':
+
+        def broken_verify(*args, **kwargs):
+            raise OSError('injected')
+
+        monkeypatch.setattr(export_mod, 'verify_export', broken_verify)
+    else:
+        real_replace = os.replace
+
+        def replace(src, dst):
+            if str(dst) == out_cfg:  # the checkpoint is already renamed
+                raise OSError(28, 'No space left on device')
+            return real_replace(src, dst)
+
+        monkeypatch.setattr(export_mod.os, 'replace', replace)
+    with pytest.raises(OSError):
+        export_mod.export_student(CONFIGS['simkd'], ckpt, out_cfg, out_ckpt)
+    assert list(out.iterdir()) == []

@@ -1,12 +1,14 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
 """Export the student of a distillation checkpoint as a standalone
 mmpretrain config + checkpoint (SimKD students keep their projector and
-the copy of the teacher classifier)."""
+the copy of the teacher classifier). The pair is verified before it is
+kept (the model built from the written config loads the written weights
+strictly); a checkpoint that does not fit the config is refused and
+nothing is written."""
 import argparse
-import sys
 
 import dckd_mm  # noqa: F401
-from dckd_mm.apis import USER_ERRORS
+from dckd_mm.apis import report_error, tool_exit
 from dckd_mm.utils.export import export_student
 
 
@@ -24,12 +26,11 @@ def main() -> int:
     try:
         export_student(args.config, args.checkpoint, args.out_config,
                        args.out_checkpoint)
-    except USER_ERRORS + (ValueError, ) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
+    except Exception as err:
+        return report_error(err)
     print(f'wrote {args.out_config} and {args.out_checkpoint}')
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    tool_exit(main())
