@@ -192,32 +192,39 @@ def test_projector_in_channels_mismatch_is_clear(tmp_path):
 # saves it) + projector + the teacher's classifier; equal to SimKD's own
 # construction (docs/simkd_students.md).
 PAIRS = {
-    'dckd_res110_res32': ('resnet110', 'resnet32', 486324),
-    'dckd_res110x2_shufflev2x1.5': ('resnet110x2', 'ShuffleV2_1_5',
-                                    2581572),
-    'dckd_res32x4_shufflev1': ('resnet32x4', 'ShuffleV1', 1182986),
-    'dckd_res32x4_shufflev2': ('resnet32x4', 'ShuffleV2', 1519368),
-    'dckd_res32x4_wrn40_2': ('resnet32x4', 'wrn_40_2', 2465588),
-    'dckd_res38x2_res8x4': ('resnet38x2', 'resnet8x4', 1282692),
-    'dckd_res56_res20': ('resnet56', 'resnet20', 291892),
-    'dckd_resnet50_mobilenetv2': ('ResNet50', 'MobileNetV2', 12596004),
-    'dckd_vgg13_vgg8': ('vgg13', 'vgg8', 4819044),
-    'dckd_wrn40_2_res8x4': ('wrn_40_2', 'resnet8x4', 1282692),
-    'dckd_wrn40_2_shufflev1': ('wrn_40_2', 'ShuffleV1', 973066),
-    'dckd_wrn40_2_wrn40_1': ('wrn_40_2', 'wrn_40_1', 625844),
-    'res32x4_res8x4': ('resnet32x4', 'resnet8x4', 1447556),
+    'resnet110/resnet32': 486324,
+    'resnet110x2/ShuffleV2_1_5': 2581572,
+    'resnet32x4/ShuffleV1': 1182986,
+    'resnet32x4/ShuffleV2': 1519368,
+    'resnet32x4/wrn_40_2': 2465588,
+    'resnet38x2/resnet8x4': 1282692,
+    'resnet56/resnet20': 291892,
+    'ResNet50/MobileNetV2': 12596004,
+    'vgg13/vgg8': 4819044,
+    'wrn_40_2/resnet8x4': 1282692,
+    'wrn_40_2/ShuffleV1': 973066,
+    'wrn_40_2/wrn_40_1': 625844,
+    'resnet32x4/resnet8x4': 1447556,
 }
 
 
 def pair_config(name: str) -> Config:
-    suffix = '_cifar100.py' if name.startswith('res32x4_') else \
-        '_1xb64_cifar100.py'
-    return Config.fromfile(f'configs/dckd/{name}{suffix}')
+    """The pair's config, named by the scheme's spelling of the zoo names
+    (lower case, hyphens)."""
+    teacher, student = (n.lower().replace('_', '-') for n in name.split('/'))
+    return Config.fromfile(
+        f'configs/dckd/dckd_{teacher}_{student}_1xb64_cifar100.py')
+
+
+def test_user_alias_builds_the_same_student():
+    alias = Config.fromfile('configs/dckd/res32x4_res8x4_cifar100.py')
+    assert alias.model == pair_config('resnet32x4/resnet8x4').model
 
 
 @pytest.mark.parametrize('name', sorted(PAIRS))
 def test_pair_config_builds_simkd_student(name):
-    teacher, student, params = PAIRS[name]
+    teacher, student = name.split('/')
+    params = PAIRS[name]
     cfg = pair_config(name)
     arch = cfg.model.architecture.to_dict()
     assert arch['head']['projector']['in_channels'] == \
@@ -243,7 +250,7 @@ def test_wrn_pair_trains_on_simkd_features(tmp_path):
     output, the feature loss targets the teacher's block3 output (both
     before the final BN + ReLU), and every trainable parameter gets a
     gradient (DDP-safe) while the student's unused bn1 stays frozen."""
-    cfg = pair_config('dckd_wrn40_2_wrn40_1').model.to_dict()
+    cfg = pair_config('wrn_40_2/wrn_40_1').model.to_dict()
     ckpt = str(tmp_path / 'teacher.pth')
     save_teacher_ckpt(cfg['teacher'], ckpt)
     cfg.update(teacher_ckpt=ckpt, data_preprocessor=dict(

@@ -1,7 +1,7 @@
 # DCKD's ImageNet recipe: SGD momentum 0.9, lr 0.1 for a total batch of 256,
 # weight decay 1e-4, 120 epochs, lr / 10 at epochs 30, 60 and 90.
 # Linear scaling: with another total batch B, use lr 0.1 * B / 256
-# (or train with --cfg-options auto_scale_lr.enable=True).
+# (or train with tools/train.py ... --auto-scale-lr).
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=1e-4))
 param_scheduler = dict(
