@@ -13,7 +13,7 @@ from dckd_mm.apis.compare import (CLAIMS, Progress, _run_output, claims_table,
                                   load_config_sets, run_comparison)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-SETS = osp.join(ROOT, 'tools', 'benchmark', 'config_sets.yml')
+SETS = osp.join(ROOT, 'tools', 'analysis_tools', 'config_sets.yml')
 CLAIM_IDS = ('alone', 'kd', 'dkd', 'simkd', 'simkd_kd', 'simkd_skd',
              'simkd_pkd', 'simkd_dckd', 'mask_student_ge_teacher',
              'mask_none', 'mask_student_correct', 'beta_1', 'beta_0.25')

@@ -36,6 +36,7 @@ Every quantity is computed in log space from ``log_softmax`` /
 ``logsumexp`` over masked logits, in float32 or wider (also under autocast): no
 ``log`` of a probability that can underflow and no "subtract 1000" trick.
 """
+import math
 import os
 from typing import Callable, Dict, Optional, Tuple
 
@@ -246,9 +247,16 @@ def _parts_exact(lp: Tensor, labels: Tensor, rest: Tensor, m: Tensor,
     has_rest = rest.any(dim=1)
     zero = lp.new_zeros(())
     lp_y = lp.gather(2, labels.view(1, -1, 1).expand(2, -1, 1)).squeeze(2)
-    on_r = lp.masked_fill(~rest, float('-inf'))
-    top = torch.where(has_rest, on_r.amax(dim=2), zero)
-    q = torch.exp(on_r.sub_(top.unsqueeze(2)))  # 0 off R, never inf * 0
+    on_r = rest.to(lp.dtype)
+    # R's row maximum: off R, lp is pushed to about -max_float (finite)
+    fin = torch.finfo(lp.dtype)
+    top = torch.addcmul(lp, 1.0 - on_r, on_r.new_ones(()), value=-fin.max)
+    top = torch.where(has_rest, top.amax(dim=2), zero)
+    # exp(lp - top) <= 1 on R (>= 1 in sum: no underflow); clamped to
+    # [log(tiny), 0] so that exp stays on its fast path and nothing
+    # overflows off R before the mask zeroes it (never inf * 0)
+    q = (lp - top.unsqueeze(2)).clamp_(math.log(fin.tiny), 0.0)
+    q = q.exp_().mul_(on_r)
     s_r = q.sum(dim=2)
     q.div_(torch.where(has_rest, s_r, lp.new_ones(())).unsqueeze(2))
     lse_r = torch.where(has_rest, top + s_r.log(), float('-inf'))
