@@ -476,8 +476,8 @@ def save_results(result: dict, out_dir: str, title: str) -> List[str]:
     ax.barh(ys, means, xerr=stds, capsize=3, color=colors)
     ax.axvline(result['teacher']['top1'], color='k', ls='--', lw=1,
                label=f"teacher {result['teacher']['top1']:.1f}")
-    for y, m in zip(ys, means):
-        ax.text(m, y, f' {m:.1f}', va='center', ha='left', fontsize=8)
+    for y, m, sd in zip(ys, means, stds):
+        ax.text(m + sd, y, f' {m:.2f}', va='center', ha='left', fontsize=8)
     ax.set_yticks(ys)
     ax.set_yticklabels(names, fontsize=8)
     lo = max(0.0, min(means) - 10)
