@@ -1,7 +1,7 @@
 # SimKD feature loss + DCKD (the paper's setting),
 # resnet20 -> resnet8 on digits100: the digits config with the 100-class
 # data of ../_base_/datasets/digits100_bs64.py; the student sees the first
-# 600 training composites (6 per class), as student_resnet8_digits100.py.
+# 600 training composites (6 per class), as resnet8_1xb64_digits100.py.
 _base_ = ['./dckd_resnet20_resnet8_1xb64_digits.py']
 teacher_ckpt = 'work_dirs/digits100/teacher/teacher.pth'
 model = dict(
