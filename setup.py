@@ -7,7 +7,6 @@ below are the versions the package is tested with (mmcv 2.1.0 has no
 wheel for current torch on PyPI; see docs/platform.md).
 """
 import os.path as osp
-
 from setuptools import find_packages, setup
 
 
