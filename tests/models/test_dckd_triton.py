@@ -56,3 +56,26 @@ def test_dispatch_only_on_cuda():
 
     from dckd_mm.models.losses.dckd_triton import triton_available
     assert not triton_available(torch.zeros(2, 10))
+
+
+def test_a_kernel_that_cannot_be_built_falls_back_once(monkeypatch):
+    """If the kernel fails on its first call (a toolchain problem on the
+    user's GPU), dckd_loss warns once and keeps the PyTorch path."""
+    import torch
+
+    from dckd_mm.models.losses import dckd_triton
+
+    def broken(*args, **kwargs):
+        raise RuntimeError('no compiler for this GPU')
+
+    monkeypatch.setattr(dckd_triton, '_KERNEL_OK', None)
+    monkeypatch.setattr(dckd_triton, 'dckd_parts_triton', broken)
+    s = torch.zeros(2, 5)
+    with pytest.warns(UserWarning, match='no compiler for this GPU'):
+        assert dckd_triton.parts_or_none(s, s, torch.zeros(2).long(), 4.0,
+                                         'none') == (None, None)
+    assert dckd_triton._KERNEL_OK is False
+    # once it ran, later errors are not swallowed
+    monkeypatch.setattr(dckd_triton, '_KERNEL_OK', True)
+    with pytest.raises(RuntimeError, match='no compiler'):
+        dckd_triton.parts_or_none(s, s, torch.zeros(2).long(), 4.0, 'none')

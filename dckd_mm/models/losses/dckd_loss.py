@@ -375,10 +375,12 @@ def _parts(preds_S: Tensor, preds_T: Tensor, gt_labels: Tensor, tau: float,
     if not host and n:
         _device_check(((labels >= 0) & (labels < c)).all(),
                       f'DCKD: gt_labels outside [0, {c})', explain)
-    from .dckd_triton import triton_available
-    if triton_available(preds_S):
-        from .dckd_triton import dckd_parts_triton
-        skd, pkd = dckd_parts_triton(preds_S, preds_T, labels, tau, mask)
+    from . import dckd_triton
+    if dckd_triton.triton_available(preds_S):
+        skd, pkd = dckd_triton.parts_or_none(preds_S, preds_T, labels, tau,
+                                             mask)
+        if skd is None:  # the kernel could not be built here
+            skd, pkd = _torch_parts(preds_S, preds_T, labels, tau, mask)
     else:
         skd, pkd = _torch_parts(preds_S, preds_T, labels, tau, mask)
     if not host and n:

@@ -17,13 +17,15 @@ The tests run this kernel on the CPU through Triton's interpreter
 (``TRITON_INTERPRET=1``).
 """
 import os
+import warnings
 from typing import Optional, Tuple
 
 import torch
 from torch import Tensor
 
 __all__ = [
-    'dckd_parts_triton', 'triton_available', 'MAX_CLASSES', 'RULE_IDS'
+    'dckd_parts_triton', 'parts_or_none', 'triton_available', 'MAX_CLASSES',
+    'RULE_IDS'
 ]
 
 MAX_CLASSES = 8192
@@ -42,9 +44,14 @@ except ImportError:  # pragma: no cover - depends on the install
     tl = None
 
 
+# None: not tried yet; True: the kernel compiled and ran; False: it could
+# not be built on this machine (dckd_loss uses the PyTorch path).
+_KERNEL_OK: Optional[bool] = None
+
+
 def triton_available(preds: Tensor) -> bool:
     """Whether :func:`dckd_loss` takes the fused kernel for ``preds``."""
-    return (triton is not None and preds.is_cuda
+    return (triton is not None and _KERNEL_OK is not False and preds.is_cuda
             and preds.dtype in (torch.float32, torch.float16, torch.bfloat16)
             and preds.shape[1] <= MAX_CLASSES
             and os.environ.get('DCKD_MM_NO_TRITON', '0') in ('', '0'))
@@ -167,6 +174,28 @@ class _DCKDTriton(torch.autograd.Function):
             grad = torch.addcmul(gp * g_pkd.unsqueeze(1), gs,
                                  g_skd.unsqueeze(1))
         return grad.to(ctx.dtype), None, None, None, None
+
+
+def parts_or_none(preds_S: Tensor, preds_T: Tensor, labels: Tensor,
+                  tau: float, mask: str
+                  ) -> Tuple[Optional[Tensor], Optional[Tensor]]:
+    """:func:`dckd_parts_triton`, or ``(None, None)`` if the kernel cannot
+    be compiled on this machine (checked on the first call only, with a
+    warning naming the error; later calls then take the PyTorch path).
+    Errors after a first successful call are not caught."""
+    global _KERNEL_OK
+    if _KERNEL_OK:
+        return dckd_parts_triton(preds_S, preds_T, labels, tau, mask)
+    try:
+        out = dckd_parts_triton(preds_S, preds_T, labels, tau, mask)
+    except Exception as err:  # compilation / toolchain problems
+        _KERNEL_OK = False
+        warnings.warn('dckd_mm: the fused DCKD Triton kernel could not run '
+                      f'here ({type(err).__name__}: {err}); using the '
+                      'PyTorch path (same values, slower on a GPU).')
+        return None, None
+    _KERNEL_OK = True
+    return out
 
 
 def dckd_parts_triton(preds_S: Tensor, preds_T: Tensor, labels: Tensor,
