@@ -21,21 +21,11 @@ from dckd_mm.models.losses import DCKDLoss, dckd_loss
 from tests.helpers import (build_model, run_tool, save_teacher_ckpt,
                            write_cifar100)
 
-
-def _config(*names: str) -> str:
-    """The first of ``names`` that exists (configs are being renamed to
-    OpenMMLab's scheme; the old name is kept as a fallback)."""
-    return next((n for n in names if osp.isfile(n)), names[0])
-
-
 DIGITS = 'configs/demo/dckd_resnet20_resnet8_1xb64_digits.py'
-CIFAR = _config('configs/dckd/dckd_resnet32x4_resnet8x4_1xb64_cifar100.py',
-                'configs/dckd/res32x4_res8x4_cifar100.py')
-IMAGENET = _config('configs/dckd/dckd_resnet34_resnet18_8xb32_in1k.py',
-                   'configs/imagenet/dckd_res34_res18_8xb32_imagenet.py')
-DETECTION = _config(
-    'configs/dckd/dckd_faster-rcnn-r101-fpn_faster-rcnn-r50-fpn_8xb2-1x_'
-    'coco.py', 'configs/detection/dckd_faster-rcnn_r101-r50_fpn_1x_coco.py')
+CIFAR = 'configs/dckd/dckd_resnet32x4_resnet8x4_1xb64_cifar100.py'
+IMAGENET = 'configs/dckd/dckd_resnet34_resnet18_8xb32_in1k.py'
+DETECTION = ('configs/dckd/dckd_faster-rcnn-r101-fpn_faster-rcnn-r50-fpn_'
+             '8xb2-1x_coco.py')
 
 
 def simkd_cfg(tmp_path, **changes):
@@ -167,8 +157,7 @@ def case_convert_wrong_arch(tmp_path):
     state = {k.replace('backbone.', '').replace('head.fc', 'fc'): v
              for k, v in m.state_dict().items()}
     torch.save({'model': state}, tmp_path / 'r8.pth')
-    res = run_tool(_config('tools/model_converters/convert_repdistiller_'
-                           'ckpt.py', 'tools/convert_repdistiller_ckpt.py'),
+    res = run_tool('tools/model_converters/convert_repdistiller_ckpt.py',
                    str(tmp_path / 'r8.pth'), str(tmp_path / 'o.pth'),
                    '--arch', 'wrn_16_2')
     assert res.returncode == 2 and 'nothing was written' in res.stderr

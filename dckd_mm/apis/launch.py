@@ -328,9 +328,10 @@ def preflight(cfg: Config, splits: tuple = ('train_dataloader',
         raise FileNotFoundError(
             f'teacher checkpoint {ckpt!r} (config key model.teacher_ckpt) '
             'does not exist. Train the teacher with its config under '
-            'configs/teachers/, or convert a RepDistiller/SimKD file with '
-            'tools/convert_repdistiller_ckpt.py, then pass --teacher-ckpt '
-            'PATH (or --cfg-options model.teacher_ckpt=PATH).')
+            'configs/zoo/, or convert a RepDistiller/SimKD file with '
+            'tools/model_converters/convert_repdistiller_ckpt.py, then '
+            'pass --teacher-ckpt PATH (or --cfg-options '
+            'model.teacher_ckpt=PATH).')
     for key in splits:
         dataset = (cfg.get(key) or {}).get('dataset', {})
         if dataset.get('type') == 'SafeCIFAR100':

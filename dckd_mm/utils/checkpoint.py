@@ -77,8 +77,8 @@ def load_model_strict(model: nn.Module, path: str, what: str = 'teacher',
         raise FileNotFoundError(
             f'{what} checkpoint {path!r} (config key {config_key!r}) does '
             'not exist. Train the teacher with its config under '
-            'configs/teachers/, or convert a RepDistiller/SimKD file with '
-            'tools/convert_repdistiller_ckpt.py, then set '
+            'configs/zoo/, or convert a RepDistiller/SimKD file with '
+            'tools/model_converters/convert_repdistiller_ckpt.py, then set '
             f'{config_key} (or --cfg-options model.{config_key}=PATH).')
     state = extract_state_dict(safe_load(path, map_location='cpu'))
     detail = describe_mismatch(state, model.state_dict())
@@ -87,7 +87,8 @@ def load_model_strict(model: nn.Module, path: str, what: str = 'teacher',
             f'{what} checkpoint {path!r} does not fit the {what} model in '
             f'the config: {detail}. Check the architecture (and '
             'num_classes) in the config, or convert a RepDistiller/SimKD '
-            'file first with tools/convert_repdistiller_ckpt.py.')
+            'file first with '
+            'tools/model_converters/convert_repdistiller_ckpt.py.')
     bad = non_finite_tensors(state)
     if bad:
         raise ValueError(
