@@ -68,6 +68,10 @@ def test_bad_sets_are_refused(tmp_path):
     bad.write_text(yaml.safe_dump({'x': {'teacher': 'a.py'}}))
     with pytest.raises(ValueError, match='non-empty methods'):
         load_config_sets(str(bad))
+    bad.write_text(yaml.safe_dump({'x': {'teacher': 'a.py',
+                                         'methods': ['not a mapping']}}))
+    with pytest.raises(ValueError, match='without name or config'):
+        load_config_sets(str(bad))
 
 
 def _row(id_, mean, std=1.0, seeds=5):

@@ -58,15 +58,13 @@ def load_config_sets(path: str) -> Dict[str, dict]:
                 not spec.get('methods'):
             raise ValueError(f'{path}: set {name!r} needs a teacher config '
                              'and a non-empty methods list.')
-        configs = [spec['teacher']] + [m.get('config') for m in
-                                       spec['methods']]
         for m in spec['methods']:
             if not isinstance(m, dict) or not m.get('name') or \
                     not m.get('config'):
                 raise ValueError(f'{path}: set {name!r} has a method '
                                  f'without name or config: {m!r}.')
             m.setdefault('options', {})
-        for cfg in configs:
+        for cfg in [spec['teacher']] + [m['config'] for m in spec['methods']]:
             if not osp.isfile(cfg):
                 raise ValueError(f'{path}: set {name!r} names {cfg}, which '
                                  'does not exist (run from the repository '
@@ -157,8 +155,11 @@ def _run_output(work_dir: str) -> Iterator[None]:
                         logger.removeHandler(h)
 
 
-def _config(path: str, work_dir: str, seed: int,
-            options: Optional[dict]) -> Config:
+def _runner(path: str, work_dir: str, seed: int, options: Optional[dict],
+            progress: Optional[Progress],
+            teacher_ckpt: Optional[str] = None) -> Runner:
+    """The run's Runner: the config with the overrides, seed and work dir,
+    the teacher checkpoint of a distillation config, the progress hook."""
     cfg = Config.fromfile(path)
     if options:
         cfg.merge_from_dict(options)
@@ -166,7 +167,12 @@ def _config(path: str, work_dir: str, seed: int,
     cfg.randomness = dict(seed=seed, deterministic=True)
     cfg.experiment_name = osp.basename(work_dir.rstrip('/')) + \
         f'_{time.time_ns()}'
-    return cfg
+    if teacher_ckpt is not None and 'teacher_ckpt' in cfg.model:
+        cfg.model.teacher_ckpt = teacher_ckpt
+    runner = Runner.from_cfg(cfg)
+    if progress is not None:
+        runner.register_hook(_EpochHook(progress))
+    return runner
 
 
 def _top1(runner: Runner) -> float:
@@ -197,10 +203,7 @@ def train_teacher(config: str, work_dir: str, seed: int = 0,
             return ckpt, float(old['top1'])
     run_dir = osp.join(work_dir, 'run')
     with _run_output(run_dir):
-        cfg = _config(config, run_dir, seed, options)
-        runner = Runner.from_cfg(cfg)
-        if progress is not None:
-            runner.register_hook(_EpochHook(progress))
+        runner = _runner(config, run_dir, seed, options, progress)
         runner.train()
     top1 = _top1(runner)
     state = extract_state_dict({'state_dict': runner.model.state_dict()})
@@ -283,17 +286,13 @@ def train_method(config: str, work_dir: str, teacher_ckpt: str, seed: int,
     training step time measured by mmengine's timer and (``profile``) the
     profiled step's peak memory and DCKD share."""
     with _run_output(work_dir):
-        cfg = _config(config, work_dir, seed, options)
-        if 'teacher_ckpt' in cfg.model:
-            cfg.model.teacher_ckpt = teacher_ckpt
-        runner = Runner.from_cfg(cfg)
-        if progress is not None:
-            runner.register_hook(_EpochHook(progress))
+        runner = _runner(config, work_dir, seed, options, progress,
+                         teacher_ckpt)
         start = time.perf_counter()
         runner.train()
         wall = time.perf_counter() - start
         step = runner.message_hub.get_scalar('train/time')
-        batch = cfg.train_dataloader.batch_size
+        batch = runner.cfg.train_dataloader.batch_size
         step_time = float(step.mean(len(step.data[0])))
         if profile:
             with _native_output_to(sys.stdout):

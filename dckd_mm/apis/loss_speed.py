@@ -15,7 +15,7 @@ On CUDA every time is taken with CUDA events around the timed block.
 import os.path as osp
 import statistics
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Sequence, Tuple
 
 import torch
 from torch import Tensor
@@ -137,8 +137,8 @@ def format_speed_table(rows: List[dict]) -> str:
     return '\n'.join(lines)
 
 
-def _build_step(config: str, root: str, device: str, batch: int,
-                work_dir: str) -> Tuple[torch.nn.Module, object, dict]:
+def _build_step(config: str, root: str, device: str,
+                batch: int) -> Tuple[torch.nn.Module, object, dict]:
     """Model, optimizer wrapper and one synthetic batch for ``config``."""
     from mmengine.config import Config
     from mmengine.optim import build_optim_wrapper
@@ -165,14 +165,13 @@ def _build_step(config: str, root: str, device: str, batch: int,
 
 def time_steps(root: str, device: str = 'cpu', batch: int = 64,
                iters: int = 20, warmup: int = 3,
-               configs: Sequence[Tuple[str, str]] = STEP_CONFIGS,
-               work_dir: Optional[str] = None) -> List[dict]:
+               configs: Sequence[Tuple[str, str]] = STEP_CONFIGS
+               ) -> List[dict]:
     """Median seconds per training step (``train_step``: preprocessing,
     forward, backward, optimizer update) of each config's model."""
     rows = []
     for name, config in configs:
-        model, optim, data = _build_step(config, root, device, batch,
-                                         work_dir or '')
+        model, optim, data = _build_step(config, root, device, batch)
         model.train()
         for _ in range(warmup):
             model.train_step(data, optim_wrapper=optim)
@@ -207,8 +206,7 @@ def sync_check(root: str, device: str, batch: int = 64) -> str:
     first synchronising call's message (it may be the host libraries')."""
     if not device.startswith('cuda'):
         return 'not run (no CUDA)'
-    model, _, data = _build_step(STEP_CONFIGS[-1][1], root, device, batch,
-                                 '')
+    model, _, data = _build_step(STEP_CONFIGS[-1][1], root, device, batch)
     model.train()
     data = model.data_preprocessor(data, True)
     model(**data, mode='loss')  # set-up outside the checked region

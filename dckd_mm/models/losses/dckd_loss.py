@@ -32,9 +32,10 @@ ablation), ``'none'`` (``A`` empty, ``m = 1``: DKD) and
 ``'student_correct'`` (``A`` empty, ``m = 0`` where the student's top-1 is
 right).
 
-Every quantity is computed in log space from ``log_softmax`` /
-``logsumexp`` over masked logits, in float32 or wider (also under autocast): no
-``log`` of a probability that can underflow and no "subtract 1000" trick.
+Every quantity is computed from ``log_softmax`` in float32 or wider (also
+under autocast); sums over a class subset are taken relative to the
+subset's own maximum (a log-sum-exp), so no ``log`` of a probability that
+can underflow and no "subtract 1000" masking of the probabilities.
 """
 import math
 import os
@@ -61,6 +62,13 @@ REDUCTIONS = ('batchmean', 'sum', 'none')
 # logits divided by ``tau``, stacked as (2, N, C), and the (N, C) one-hot
 # target mask.
 # ----------------------------------------------------------------------------
+def _target_factor(student_ge: Tensor, gt_mask: Tensor,
+                   dtype: torch.dtype) -> Tensor:
+    """``m = [p_s[y] < p_t[y]]`` from the ``(N, C)`` comparison
+    ``lp_s >= lp_t``: SKD is off where the target is already acquired."""
+    return (~(student_ge & gt_mask).any(dim=1)).to(dtype)
+
+
 def _mask_as_good_as_teacher(lp: Tensor,
                              gt_mask: Tensor) -> Tuple[Tensor, Tensor]:
     """Default. ``A = {k != y : p_s[k] <= p_t[k]}``;
@@ -68,8 +76,8 @@ def _mask_as_good_as_teacher(lp: Tensor,
     right as the teacher (no more mass on a wrong class, at least as much
     on the target). Compared as log-probabilities (never underflow).
     """
-    target_held = ((lp[0] >= lp[1]) & gt_mask).any(dim=1)
-    return (lp[0] <= lp[1]) & ~gt_mask, (~target_held).to(lp.dtype)
+    m = _target_factor(lp[0] >= lp[1], gt_mask, lp.dtype)
+    return (lp[0] <= lp[1]) & ~gt_mask, m
 
 
 def _mask_student_ge_teacher(lp: Tensor,
@@ -83,8 +91,7 @@ def _mask_student_ge_teacher(lp: Tensor,
     tie would wrongly mark a class as acquired.
     """
     ge = lp[0] >= lp[1]
-    target_held = (ge & gt_mask).any(dim=1)
-    return ge & ~gt_mask, (~target_held).to(lp.dtype)
+    return ge & ~gt_mask, _target_factor(ge, gt_mask, lp.dtype)
 
 
 def _mask_none(lp: Tensor, gt_mask: Tensor) -> Tuple[Tensor, Tensor]:
