@@ -108,3 +108,14 @@ def test_test_tool_out_must_be_a_pickle(tiny, tmp_path):
     assert res.stderr.startswith('error: --out') and '.pkl' in res.stderr
     assert not (tmp_path / 'preds.json').exists()
     assert not work.exists()
+
+
+def test_runs_of_one_config_get_their_own_logger_and_visualizer():
+    """Two runs of the same config in one process within one second must
+    not share mmengine's logger/visualizer instances (named after the
+    experiment): the second would write into the first run's work dir."""
+    from dckd_mm.apis import load_config
+    a = load_config(CFG, work_dir='work_dirs/a')
+    b = load_config(CFG, work_dir='work_dirs/b')
+    assert a.experiment_name != b.experiment_name
+    assert a.experiment_name.startswith('res32x4_res8x4_cifar100_')

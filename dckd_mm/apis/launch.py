@@ -15,6 +15,7 @@ import os
 import os.path as osp
 import re
 import shutil
+import time
 import traceback
 from typing import Any, Mapping, Optional, Tuple
 
@@ -161,6 +162,13 @@ def load_config(config: str,
     elif cfg.get('work_dir') is None:
         cfg.work_dir = osp.join('./work_dirs',
                                 osp.splitext(osp.basename(config))[0])
+    if launcher == 'none' and not cfg.get('experiment_name'):
+        # mmengine names its logger and visualizer instances after the
+        # config and the second the run starts; two runs of one config in
+        # one process within a second would share them (and the first
+        # run's, possibly removed, work dir)
+        cfg.experiment_name = (f'{osp.splitext(osp.basename(config))[0]}_'
+                               f'{time.time_ns()}')
     if teacher_ckpt is not None:
         if not _is_distillation(cfg):
             raise ValueError(
