@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
+from lib.analysis import similarity_matrix
 from mmengine.config import Config
 
 import dckd_mm  # noqa: F401
-from dckd_mm.apis.analysis import similarity_matrix
 from tests.helpers import build_model, run_tool, save_teacher_ckpt
 
 STUDENT = 'configs/demo/resnet8_1xb64_digits.py'
@@ -42,7 +42,7 @@ def test_tools_side_by_side(tool, tmp_path):
 
 
 def test_features_are_the_reused_classifier_input(tmp_path):
-    from dckd_mm.apis.analysis import extract_features
+    from lib.analysis import extract_features
     cfg = Config.fromfile(SIMKD)
     t_ckpt = str(tmp_path / 'teacher.pth')
     save_teacher_ckpt(cfg.model.teacher.to_dict(), t_ckpt)

@@ -16,11 +16,16 @@ import time
 import torch
 
 import dckd_mm  # noqa: F401
-from dckd_mm.apis.compare import (format_table, load_config_sets,
-                                  run_comparison, save_results)
 
-SETS = osp.join(osp.dirname(osp.abspath(__file__)), 'analysis_tools',
-                'config_sets.yml')
+# the experiment code of the analysis tools (tools/analysis_tools/lib)
+ANALYSIS_TOOLS = osp.join(osp.dirname(osp.abspath(__file__)),
+                          'analysis_tools')
+if ANALYSIS_TOOLS not in sys.path:
+    sys.path.insert(0, ANALYSIS_TOOLS)
+from lib.compare import (format_table, load_config_sets,  # noqa: E402
+                         run_comparison, save_results)
+
+SETS = osp.join(ANALYSIS_TOOLS, 'config_sets.yml')
 
 
 def main() -> int:

@@ -26,7 +26,12 @@ import torch
 
 import dckd_mm  # noqa: F401
 from dckd_mm.apis import USER_ERRORS
-from dckd_mm.apis.compare import Progress, train_method, train_teacher
+
+# the experiment code beside these tools (tools/analysis_tools/lib)
+HERE = osp.dirname(osp.abspath(__file__))
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)
+from lib.compare import Progress, train_method, train_teacher  # noqa: E402
 
 METHODS = [
     ('SimKD + KD',

@@ -67,8 +67,8 @@ def loss_functions(device: str = 'cpu'
 
     from mmrazor.models.losses import DKDLoss, KLDivergence
 
-    from ..models.losses import DCKDLoss
-    from ..models.losses.dckd_loss import _torch_parts
+    from dckd_mm.models.losses import DCKDLoss
+    from dckd_mm.models.losses.dckd_loss import _torch_parts
     dckd = DCKDLoss(tau=4.0, alpha=1.0, beta=0.5)
     dkd = DKDLoss(tau=4.0, alpha=1.0, beta=0.5, reduction='batchmean')
     kd = KLDivergence(tau=4.0, reduction='batchmean')

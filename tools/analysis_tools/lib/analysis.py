@@ -8,9 +8,9 @@ import torch
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from ..compat.safe_loading import safe_load
-from ..models.builder import build_model
-from ..utils.checkpoint import extract_state_dict
+from dckd_mm.compat.safe_loading import safe_load
+from dckd_mm.models.builder import build_model
+from dckd_mm.utils.checkpoint import extract_state_dict
 
 __all__ = ['extract_features', 'tsne_embed', 'similarity_matrix',
            'plot_tsne', 'plot_similarity', 'plot_cli']
@@ -130,7 +130,7 @@ def plot_cli(plot: Callable[[Sequence[Tuple[str, np.ndarray, np.ndarray]],
 
     from mmengine.config import DictAction
 
-    from .launch import USER_ERRORS
+    from dckd_mm.apis import USER_ERRORS
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument('out', help='PNG to write')
     parser.add_argument(

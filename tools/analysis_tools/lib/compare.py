@@ -27,7 +27,7 @@ from mmengine.config import Config
 from mmengine.hooks import Hook
 from mmengine.runner import Runner
 
-from ..utils.checkpoint import atomic_save, extract_state_dict
+from dckd_mm.utils.checkpoint import atomic_save, extract_state_dict
 
 __all__ = [
     'load_config_sets', 'train_teacher', 'train_method', 'run_comparison',
