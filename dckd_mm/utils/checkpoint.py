@@ -20,19 +20,22 @@ def extract_state_dict(checkpoint: Any) -> Dict[str, Tensor]:
     """The state dict inside an mmengine / RepDistiller / plain checkpoint.
 
     Accepts ``{'state_dict': ...}`` (mmengine), ``{'model': ...}``
-    (RepDistiller, SimKD, mdistiller) or a bare state dict; strips a
-    ``module.`` (DataParallel) prefix.
+    (RepDistiller, CRD, SimKD, mdistiller), ``{'net': ...}`` or a bare
+    state dict; strips a ``module.`` (DataParallel) prefix.
+
+    Raises:
+        ValueError: no non-empty mapping of names to tensors found.
     """
     if isinstance(checkpoint, Mapping):
-        for key in ('state_dict', 'model'):
+        for key in ('state_dict', 'model', 'net'):
             if key in checkpoint and isinstance(checkpoint[key], Mapping):
                 checkpoint = checkpoint[key]
                 break
-    if not isinstance(checkpoint, Mapping) or not all(
+    if not isinstance(checkpoint, Mapping) or not checkpoint or not all(
             isinstance(v, Tensor) for v in checkpoint.values()):
         raise ValueError('the checkpoint holds no state dict of tensors '
-                         "(expected 'state_dict', 'model' or a bare state "
-                         'dict).')
+                         "(expected 'state_dict', 'model', 'net' or a bare "
+                         'state dict).')
     return OrderedDict(
         (k[len('module.'):] if k.startswith('module.') else k, v)
         for k, v in checkpoint.items())

@@ -28,7 +28,7 @@ from torch import Tensor
 from ..compat.safe_loading import safe_load
 from ..models.zoo import (CIFAR_ZOO, cifar_classifier_cfg, simkd_student_cfg,
                           simkd_tap)
-from .checkpoint import describe_mismatch
+from .checkpoint import describe_mismatch, extract_state_dict
 
 __all__ = [
     'load_foreign_checkpoint', 'strip_prefixes', 'convert_repdistiller',
@@ -81,14 +81,14 @@ def strip_prefixes(state: Mapping[str, Tensor],
 
 
 def _model_state(ckpt: Mapping[str, Any]) -> Mapping[str, Tensor]:
-    for key in ('model', 'state_dict', 'net'):
-        if key in ckpt and isinstance(ckpt[key], Mapping):
-            return ckpt[key]
-    if ckpt and all(isinstance(v, Tensor) for v in ckpt.values()):
-        return ckpt
-    raise ConversionError(
-        "no state dict found: expected a 'model' entry (RepDistiller, CRD, "
-        f"mdistiller, SimKD) among the keys {sorted(ckpt)[:10]}.")
+    """:func:`extract_state_dict`, refusing with :class:`ConversionError`."""
+    try:
+        return extract_state_dict(ckpt)
+    except ValueError as err:
+        keys = sorted(map(str, ckpt))[:10]
+        raise ConversionError(
+            "no state dict found: expected a 'model' entry (RepDistiller, "
+            f'CRD, mdistiller, SimKD) among the keys {keys}.') from err
 
 
 def convert_repdistiller(state: Mapping[str, Tensor],

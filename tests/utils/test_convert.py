@@ -365,6 +365,29 @@ def test_refuses_partial_conversion(tmp_path):
     assert proc.returncode == 2 and not dst.exists()
 
 
+def test_state_dict_found_as_the_checkpoint_helpers_find_it(tmp_path):
+    """The converter reads the state dict with ``extract_state_dict``:
+    ``'net'`` and bare state dicts convert like ``'model'``; a file
+    without one is refused with ``ConversionError``, naming its keys."""
+    m = zoo_model('resnet8', 0)
+    state = repdistiller_state(m, 'resnet8')
+    for i, ckpt in enumerate([{'net': state, 'acc': 70.0}, state]):
+        torch.save(ckpt, tmp_path / f'{i}.pth')
+        out, _, _ = convert_file(str(tmp_path / f'{i}.pth'), 'resnet8')
+        assert torch.equal(out['head.fc.weight'], state['fc.weight'])
+    refused = [({'epoch': 3, 'best_acc': 70.0}, "['best_acc', 'epoch']"),
+               ({'model': {}}, "['model']")]
+    for ckpt, keys in refused:
+        torch.save(ckpt, tmp_path / 'none.pth')
+        with pytest.raises(ConversionError, match='no state dict found') as e:
+            convert_file(str(tmp_path / 'none.pth'), 'resnet8')
+        assert f'among the keys {keys}.' in str(e.value)
+    proc = run_tool(str(tmp_path / 'none.pth'), str(tmp_path / 'o.pth'),
+                    '--arch', 'resnet8')
+    assert proc.returncode == 2 and 'no state dict found' in proc.stderr
+    assert not (tmp_path / 'o.pth').exists()
+
+
 def test_refuses_untrusted_source(tmp_path):
     import builtins
 
