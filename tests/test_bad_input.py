@@ -280,8 +280,7 @@ def case_failed_write_leaves_no_partial(tmp_path):
     from dckd_mm.utils.checkpoint import atomic_save
 
     def full_disk(obj, f, *args, **kwargs):
-        with open(f, 'wb') as out:
-            out.write(b'half')
+        f.write(b'half')  # the temporary file, open for writing
         raise OSError(28, 'No space left on device')
 
     with mock.patch('torch.save', full_disk):

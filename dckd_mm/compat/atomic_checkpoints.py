@@ -13,7 +13,8 @@ The fixes, for local paths:
 
 * ``save_checkpoint`` writes ``<name>.partial``, flushes and fsyncs it, then
   renames it: the final name only ever holds a complete file, and a failed
-  write (a full disk) removes its ``.partial``;
+  write (a full disk) removes its ``.partial`` (the writer of every
+  checkpoint dckd_mm writes, ``dckd_mm.utils.checkpoint.atomic_write``);
 * ``CheckpointHook`` writes the new checkpoint, then ``last_checkpoint``
   (atomically, so it only ever names a complete file), and deletes the old
   checkpoint last; the previous ``best_*.pth`` is deleted only after the
@@ -24,13 +25,10 @@ The fixes, for local paths:
   ``best_*.pth``, never a ``.partial``).
 """
 import glob
-import io
-import os
+import locale
 import os.path as osp
 import re
 from typing import Any, Callable, List, Optional, Tuple
-
-import torch
 
 __all__ = [
     'install', 'uninstall', 'atomic_save_checkpoint', 'robust_find_latest',
@@ -47,25 +45,14 @@ def _is_local(path: str) -> bool:
 def atomic_save_checkpoint(checkpoint: dict, filename: str,
                            file_client_args: Optional[dict] = None,
                            backend_args: Optional[dict] = None) -> None:
-    """mmengine's ``save_checkpoint``, made atomic for local files."""
+    """mmengine's ``save_checkpoint``, made atomic for local files (with
+    ``dckd_mm.utils.checkpoint.atomic_save``)."""
     if not _is_local(filename) or file_client_args or backend_args:
         return _ORIGINAL['save'](checkpoint, filename, file_client_args,
                                  backend_args)
-    directory = osp.dirname(osp.abspath(filename))
-    os.makedirs(directory, exist_ok=True)
-    with io.BytesIO() as buf:
-        torch.save(checkpoint, buf)
-        data = buf.getvalue()
-    tmp = filename + '.partial'
-    try:
-        with open(tmp, 'wb') as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, filename)
-    except BaseException:  # a full disk, an interrupt: no .partial left
-        _remove_quietly(tmp)
-        raise
+    # imported here: dckd_mm.utils.checkpoint imports this package
+    from ..utils.checkpoint import atomic_save
+    atomic_save(checkpoint, filename)
 
 
 _NUMBERED = re.compile(r'(epoch|iter)_(\d+)\.pth')
@@ -117,23 +104,11 @@ def robust_find_latest(path: str) -> Optional[str]:
 
 
 def _write_text_atomic(path: str, text: str) -> None:
-    tmp = path + '.partial'
-    try:
-        with open(tmp, 'w') as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        _remove_quietly(tmp)
-        raise
-
-
-def _remove_quietly(path: str) -> None:
-    try:
-        os.remove(path)
-    except OSError:
-        pass
+    """``text`` to ``path`` all or nothing, in the encoding ``open(path,
+    'w')`` uses (mmengine reads ``last_checkpoint`` that way)."""
+    from ..utils.checkpoint import atomic_write
+    data = text.encode(locale.getpreferredencoding(False))
+    atomic_write(path, lambda f: f.write(data))
 
 
 def _remove(hook: Any, path: str) -> None:

@@ -1,9 +1,10 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
-"""Checkpoint helpers: strict, safe loading with errors that say what to do."""
+"""Checkpoint helpers: strict, safe loading with errors that say what to do,
+and all-or-nothing writes."""
 import os
 import os.path as osp
 from collections import OrderedDict
-from typing import Any, Dict, List, Mapping
+from typing import Any, BinaryIO, Callable, Dict, List, Mapping
 
 import torch.nn as nn
 from torch import Tensor
@@ -12,7 +13,7 @@ from ..compat.safe_loading import safe_load
 
 __all__ = [
     'extract_state_dict', 'load_model_strict', 'describe_mismatch',
-    'atomic_save', 'non_finite_tensors'
+    'atomic_save', 'atomic_write', 'non_finite_tensors'
 ]
 
 
@@ -112,18 +113,53 @@ def non_finite_tensors(state: Mapping[str, Tensor]) -> List[str]:
     ]
 
 
-def atomic_save(obj: Any, path: str) -> None:
-    """``torch.save`` to ``path.partial`` then rename: a crash never leaves
-    a half-written file under ``path``, and a failed write (a full disk)
-    removes its ``.partial``."""
-    import torch
-    if osp.dirname(path):
-        os.makedirs(osp.dirname(path), exist_ok=True)
+def atomic_write(path: str, write: Callable[[BinaryIO], Any]) -> None:
+    """Write the file ``path`` all or nothing.
+
+    ``write(f)`` fills ``path.partial`` (opened ``'wb'``, in the same
+    directory so that the rename stays on one file system), which is then
+    flushed, fsynced and renamed over ``path``; the directory is fsynced
+    too where the OS allows it, so that the rename survives a power loss.
+    ``path`` only ever holds a complete file: a kill leaves at most the
+    ``.partial``, and a failed write (a full disk, an interrupt) removes
+    it and leaves ``path`` as it was.
+    """
+    directory = osp.dirname(osp.abspath(path))
+    os.makedirs(directory, exist_ok=True)
     tmp = path + '.partial'
     try:
-        torch.save(obj, tmp)
+        with open(tmp, 'wb') as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        if osp.exists(tmp):
+        try:
             os.remove(tmp)
+        except OSError:
+            pass
         raise
+    _fsync_directory(directory)
+
+
+def _fsync_directory(directory: str) -> None:
+    """fsync a directory (its entries); a no-op where the OS cannot
+    open directories (Windows) or the file system refuses."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_save(obj: Any, path: str) -> None:
+    """``torch.save`` through :func:`atomic_write`: a crash never leaves a
+    half-written file under ``path``, and a failed write removes its
+    ``.partial``."""
+    import torch
+    atomic_write(path, lambda f: torch.save(obj, f))
