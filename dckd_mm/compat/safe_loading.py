@@ -264,9 +264,10 @@ def safe_load(path: str,
     raise _corrupt(path, failure)
 
 
-def _safe_load_from_local(filename: str, map_location: Optional[Any] = None
-                          ) -> Any:
-    """Replacement for mmengine's ``load_from_local`` scheme."""
+def load_from_local(filename: str, map_location: Optional[Any] = None
+                    ) -> Any:
+    """Replacement for mmengine's ``load_from_local`` scheme (same name:
+    mmengine's log line names the backend from it)."""
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
         raise FileNotFoundError(f'{filename} can not be found.')
@@ -285,7 +286,7 @@ def install() -> None:
     torch.serialization.add_safe_globals(mmengine_safe_globals())
     from mmengine.runner.checkpoint import CheckpointLoader
     CheckpointLoader.register_scheme(
-        prefixes='', loader=_safe_load_from_local, force=True)
+        prefixes='', loader=load_from_local, force=True)
     _INSTALLED = True
 
 

@@ -7,9 +7,10 @@ from collections import OrderedDict
 from typing import Any, BinaryIO, Callable, Dict, List, Mapping
 
 import torch.nn as nn
+from mmengine.runner import CheckpointLoader, load_state_dict
 from torch import Tensor
 
-from ..compat.safe_loading import safe_load
+from ..compat import safe_loading
 
 __all__ = [
     'extract_state_dict', 'load_model_strict', 'describe_mismatch',
@@ -72,19 +73,32 @@ def load_model_strict(model: nn.Module, path: str, what: str = 'teacher',
                       config_key: str = 'teacher_ckpt') -> None:
     """Load ``path`` into ``model``, refusing any key or shape mismatch.
 
+    mmengine reads the file (``CheckpointLoader``, whose local scheme is
+    :func:`dckd_mm.compat.safe_load`: weights only) and loads the weights
+    (``load_state_dict(strict=True)``). Between the two, the state dict is
+    found by :func:`extract_state_dict` (mmengine's own loader only knows
+    ``'state_dict'``; RepDistiller files hold ``'model'``) and checked
+    here, so that a mismatch or a NaN gets a message that says what to do.
+
     Raises:
         FileNotFoundError: no file at ``path``, with how to get one.
         ValueError: keys or shapes do not fit the model, or a weight is
             NaN or Inf.
+        UntrustedCheckpointError, CorruptCheckpointError: as
+            :func:`dckd_mm.compat.safe_load`.
     """
-    if not osp.isfile(osp.expanduser(str(path))):
+    # absolute: no local name can be taken for an mmengine URL scheme
+    local = osp.abspath(osp.expanduser(str(path)))
+    if not osp.isfile(local):
         raise FileNotFoundError(
             f'{what} checkpoint {path!r} (config key {config_key!r}) does '
             'not exist. Train the teacher with its config under '
             'configs/zoo/, or convert a RepDistiller/SimKD file with '
             'tools/model_converters/convert_repdistiller_ckpt.py, then set '
             f'{config_key} (or --cfg-options model.{config_key}=PATH).')
-    state = extract_state_dict(safe_load(path, map_location='cpu'))
+    safe_loading.install()  # idempotent: mmengine's local loader is safe
+    state = extract_state_dict(
+        CheckpointLoader.load_checkpoint(local, map_location='cpu'))
     detail = describe_mismatch(state, model.state_dict())
     if detail:
         raise ValueError(
@@ -100,7 +114,7 @@ def load_model_strict(model: nn.Module, path: str, what: str = 'teacher',
             f'{len(bad)} tensor(s), e.g. {bad[:4]}: the {what} diverged '
             'when it was trained, or the file is damaged. Re-train or '
             're-download it; distilling from it would give NaN losses.')
-    model.load_state_dict(state, strict=True)
+    load_state_dict(model, state, strict=True)
 
 
 def non_finite_tensors(state: Mapping[str, Tensor]) -> List[str]:
