@@ -1,5 +1,9 @@
-# DCKD (RoI-level, teacher RoI head on student RoIs) + FPN MSE:
-# Faster R-CNN R50-FPN -> MobileNetV2-FPN, COCO 2017, 1x, 8 GPUs x 2.
+# DCKD on the RoI classifier: Faster R-CNN R50-FPN -> MobileNetV2-FPN, COCO
+# 2017, 1x, 8 GPUs x 2 (mdistiller's DKD-MV2-R50 pair). The student's FPN
+# takes MobileNetV2's stride-4/8/16/32 outputs (24, 32, 96 and 320
+# channels; mdistiller's m2-m5), the levels the anchors and RoIAlign of the
+# Faster R-CNN recipe assume; BN statistics stay frozen and no stage is
+# frozen, as mdistiller's FrozenBN with FREEZE_AT=0.
 _base_ = ['../_base_/distill/roi_dckd_faster_rcnn.py']
 teacher_ckpt = 'checkpoints/coco/faster-rcnn_r50_fpn_1x_coco.pth'
 model = dict(
@@ -9,8 +13,12 @@ model = dict(
         backbone=dict(
             _delete_=True,
             type='mmdet.MobileNetV2',
-            out_indices=(2, 4, 6),
+            out_indices=(1, 2, 4, 6),
             act_cfg=dict(type='ReLU6'),
-            init_cfg=None),
-        neck=dict(in_channels=[32, 96, 320], num_outs=5)),
+            frozen_stages=-1,
+            norm_eval=True,
+            init_cfg=dict(
+                type='Pretrained',
+                checkpoint='open-mmlab://mmdet/mobilenet_v2')),
+        neck=dict(in_channels=[24, 32, 96, 320], num_outs=5)),
     teacher=dict(_scope_='mmdet', backbone=dict(init_cfg=None)))

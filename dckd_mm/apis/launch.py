@@ -236,7 +236,14 @@ def _cpu_backend(cfg: Config) -> None:
 
 def enable_amp(cfg: Config) -> None:
     """Mixed precision: fp16 with dynamic loss scaling on GPU, bf16 on CPU
-    (no loss scaling needed)."""
+    (no loss scaling needed).
+
+    Raises:
+        ValueError: a detection config (``default_scope='mmdet'``) on CPU:
+            mmcv's ``nms`` and ``RoIAlign`` have no bfloat16 CPU kernels.
+            On GPU, detection uses mmdet's own AMP path (mmdet casts the
+            RoIs to the features' dtype for mmcv's fp16 kernels).
+    """
     import torch
     optim = cfg.optim_wrapper
     if optim.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
@@ -244,6 +251,13 @@ def enable_amp(cfg: Config) -> None:
     if torch.cuda.is_available():
         optim.type = 'AmpOptimWrapper'
         optim.loss_scale = 'dynamic'
+    elif cfg.get('default_scope') == 'mmdet':
+        raise ValueError(
+            '--amp without a GPU would train the detector in bfloat16 on '
+            'the CPU, and mmcv\'s nms and RoIAlign have no bfloat16 CPU '
+            'kernels (they fail with "expected scalar type Float but found '
+            'BFloat16"). Drop --amp on CPU; on a GPU, --amp trains in fp16 '
+            'with dynamic loss scaling.')
     else:
         optim.type = 'CPUBF16OptimWrapper'
 
@@ -436,8 +450,19 @@ def _bare_model(runner: Runner) -> Any:
     return model.module if is_model_wrapper(model) else model
 
 
+def _unsaved_teacher(model: Any) -> bool:
+    """A model that leaves its frozen teacher out of checkpoints
+    (``RoIDCKDDistill(save_teacher=False)``)."""
+    return hasattr(model, 'teacher') and not getattr(model, 'save_teacher',
+                                                     True)
+
+
 def _check_fits(state: Mapping, model: Any, path: str, purpose: str) -> None:
-    detail = describe_mismatch(state, model.state_dict())
+    reference = model.state_dict()
+    if _unsaved_teacher(model):  # teacher weights come from teacher_ckpt
+        state = {k: v for k, v in state.items()
+                 if not k.startswith('teacher.')}
+    detail = describe_mismatch(state, reference)
     if detail:
         raise ValueError(
             f'checkpoint {path} does not fit the model of the config: '
@@ -448,15 +473,19 @@ def _check_resumed_teacher(cfg: Config, state: Mapping, model: Any,
                            path: str) -> None:
     """The teacher in a resume checkpoint must equal ``teacher_ckpt`` (the
     model was just built from it): a changed file or flipped bytes are
-    reported, never used silently."""
+    reported, never used silently. A checkpoint saved without the teacher
+    is checked by the model itself (``RoIDCKDDistill`` compares teacher
+    fingerprints when it loads)."""
     ckpt = cfg.model.get('teacher_ckpt')
     if _unset(ckpt) or not hasattr(model, 'teacher'):
         return
     import torch
-    ref = model.state_dict()
+    ref = {f'teacher.{k}': v for k, v in model.teacher.state_dict().items()}
+    if not any(k in state for k in ref):
+        return
     differ = [
-        k for k in ref if k.startswith('teacher.') and
-        (k not in state or not torch.equal(state[k].cpu(), ref[k].cpu()))
+        k for k, v in ref.items()
+        if k not in state or not torch.equal(state[k].cpu(), v.cpu())
     ]
     if differ:
         raise ValueError(
@@ -551,6 +580,10 @@ def run_test(cfg: Config, checkpoint: str,
         if not osp.isfile(osp.expanduser(checkpoint)):
             raise FileNotFoundError(
                 f'checkpoint {checkpoint} does not exist.')
+        if _is_distillation(cfg):
+            # predict mode runs the student alone and the checkpoint holds
+            # every weight it needs: no teacher file to find or load
+            cfg.model.teacher_ckpt = None
         preflight(cfg, ('test_dataloader', ))
         state = extract_state_dict(safe_load(checkpoint, map_location='cpu'))
         cfg.load_from = checkpoint

@@ -3,135 +3,300 @@
 student's sampled RoIs.
 
 Logit distillation of a detector's RoI classifier only compares like with
-like when teacher and student classify the same boxes (as mdistiller's and
-detectron2's DKD for detection do): the student runs as usual (its RPN,
-sampling and detection losses stay), its sampled RoIs and their assigned
-labels (background = ``num_classes``) are captured, the frozen teacher runs
-its backbone and neck on the same images and its RoI extractor and bbox head
-on those RoIs, and DCKD compares the ``(num_rois, C + 1)`` softmax logits.
-Feature losses on FPN levels go through the distiller's recorders and
-connectors, as in any mmrazor config. Predict mode is the student alone.
+like when teacher and student classify the same boxes, as mdistiller's DKD
+for detection does (``detection/model/rcnn.py``): the student runs as usual
+(its RPN, sampling and detection losses stay), mmrazor method recorders
+capture the inputs and outputs of its RoI head's ``bbox_loss`` (the sampled
+RoIs, their labels with background = ``num_classes``, and the logits), the
+frozen teacher runs only its backbone and neck (as in mmrazor's
+``FpnTeacherDistill``) on the same images normalised its own way, then its
+RoI extractor and bbox head on those RoIs, and DCKD compares the
+``(num_rois, C + 1)`` logits. Feature losses on FPN levels go through the
+distiller's recorders, as in any mmrazor config. Predict mode is the student
+alone. The method and its checks are written up in ``docs/detection.md``.
 """
-from contextlib import contextmanager
-from typing import Any, Dict, Iterator, List, Optional
+from typing import Any, Dict, List, Optional
 
 import torch
-from mmrazor.models.algorithms import SingleTeacherDistill
+from mmengine.structures import BaseDataElement
+from mmrazor.models.algorithms import FpnTeacherDistill
+from mmrazor.models.task_modules import RecorderManager
 from mmrazor.models.utils import add_prefix
 from mmrazor.registry import MODELS
-from torch import Tensor, nn
+from torch import Tensor
 
 from ...utils.checkpoint import load_model_strict
+from . import detection as det
 
 __all__ = ['RoIDCKDDistill', 'check_softmax_roi_detector']
 
-SUPPORTED = ('two-stage detectors with a StandardRoIHead whose bbox head '
-             'classifies with a softmax (CrossEntropyLoss, use_sigmoid=False),'
-             ' i.e. the Faster R-CNN family')
+_STAGES = ('all', 'last')
 
 
-def check_softmax_roi_detector(model: nn.Module, what: str) -> nn.Module:
-    """Return the bbox head of ``model`` or refuse with a clear error."""
-    roi_head = getattr(model, 'roi_head', None)
-    bbox_head = getattr(roi_head, 'bbox_head', None)
-    if roi_head is None or bbox_head is None or not hasattr(
-            roi_head, '_bbox_forward'):
-        raise TypeError(
-            f'RoIDCKDDistill: the {what} ({type(model).__name__}) has no '
-            f'RoI bbox head. DCKD is softmax-based; supported: {SUPPORTED}. '
-            'One-stage detectors with sigmoid classifiers (RetinaNet, FCOS, '
-            '...) are refused.')
-    loss_cls = getattr(bbox_head, 'loss_cls', None)
-    if getattr(loss_cls, 'use_sigmoid', False) or getattr(
-            bbox_head, 'custom_cls_channels', False):
-        raise TypeError(
-            f'RoIDCKDDistill: the {what} RoI head classifies with a sigmoid '
-            f'({type(loss_cls).__name__}); DCKD needs softmax logits over '
-            f'C + 1 classes. Supported: {SUPPORTED}.')
-    return bbox_head
+def check_softmax_roi_detector(model: torch.nn.Module, what: str) -> str:
+    """``'standard'`` or ``'cascade'``, or a ``TypeError`` naming what is
+    supported (see :func:`~dckd_mm.models.algorithms.detection.
+    roi_head_kind`)."""
+    return det.roi_head_kind(model, what)
 
 
 @MODELS.register_module()
-class RoIDCKDDistill(SingleTeacherDistill):
+class RoIDCKDDistill(FpnTeacherDistill):
     """DCKD between the RoI classifiers of a student and a teacher detector
     on the student's sampled RoIs.
 
     Args:
         roi_loss (dict): loss on ``(preds_S, preds_T, gt_labels)`` of the
-            RoI classifiers. Defaults to ``dict(type='DCKDLoss')``.
+            RoI classifiers, ``(num_rois, C + 1)`` logits and
+            ``(num_rois,)`` labels. Defaults to mdistiller's detection
+            values, ``dict(type='DCKDLoss', tau=1.0, alpha=1.0,
+            beta=0.25)``.
         teacher_ckpt (str, optional): loaded strictly with safe loading.
-        **kwargs: :class:`SingleTeacherDistill` arguments (``architecture``,
-            ``teacher``, ``distiller`` for feature losses).
+        cascade_stages (str): for Cascade R-CNN, ``'all'`` (default)
+            distils every stage's logits on that stage's student RoIs with
+            the teacher's head of the same stage, each weighted by the
+            student's ``stage_loss_weights`` like its cross-entropy;
+            ``'last'`` distils only the last stage.
+        save_teacher (bool): keep the frozen teacher's weights in saved
+            checkpoints. Defaults to False: checkpoints hold the student
+            (and a per-tensor fingerprint of the teacher), and the teacher
+            is reloaded from ``teacher_ckpt`` when a run resumes.
+        student_from_scratch (bool): allow a student backbone without
+            pretrained weights (then it must not freeze stages or BN
+            statistics). Defaults to False.
+        check_pyramid (bool): measure each FPN level's stride at build time
+            and refuse levels that disagree with the anchors, the RoI
+            extractor or the other detector. Defaults to True.
+        **kwargs: :class:`SingleTeacherDistill` arguments
+            (``architecture``, ``teacher``, ``distiller`` for feature
+            losses, ``calculate_student_loss``). ``teacher_trainable=True``
+            and ``student_trainable=False`` are refused: the teacher here
+            is frozen and only the student learns.
     """
 
     def __init__(self,
                  *args: Any,
                  roi_loss: Optional[dict] = None,
                  teacher_ckpt: Optional[str] = None,
+                 cascade_stages: str = 'all',
+                 save_teacher: bool = False,
+                 student_from_scratch: bool = False,
+                 check_pyramid: bool = True,
                  **kwargs: Any) -> None:
+        if kwargs.get('teacher_trainable', False):
+            raise ValueError(
+                'RoIDCKDDistill distils from a frozen teacher; '
+                'teacher_trainable=True is not supported (it would need a '
+                'teacher loss, which this algorithm does not compute).')
+        if not kwargs.get('student_trainable', True):
+            raise ValueError(
+                'RoIDCKDDistill: student_trainable=False leaves nothing to '
+                'train; drop it.')
+        if cascade_stages not in _STAGES:
+            raise ValueError(f'cascade_stages={cascade_stages!r}: choose '
+                             f'one of {_STAGES}.')
         super().__init__(*args, teacher_ckpt=None, **kwargs)
+        self.teacher_loaded = bool(teacher_ckpt)
         if teacher_ckpt:
             load_model_strict(self.teacher, teacher_ckpt)
             self.teacher._is_init = True
-        s_head = check_softmax_roi_detector(self.student, 'student')
-        t_head = check_softmax_roi_detector(self.teacher, 'teacher')
-        if s_head.num_classes != t_head.num_classes:
-            raise ValueError(
-                f'student ({s_head.num_classes}) and teacher '
-                f'({t_head.num_classes}) detectors have different '
-                'num_classes: set both bbox heads to the dataset\'s classes.')
-        cfg = dict(roi_loss or dict(type='DCKDLoss'))
+        self.kind = check_softmax_roi_detector(self.student, 'student')
+        t_kind = check_softmax_roi_detector(self.teacher, 'teacher')
+        s_heads = det.bbox_heads(self.student)
+        t_heads = det.bbox_heads(self.teacher)
+        if t_kind != self.kind or len(s_heads) != len(t_heads):
+            raise TypeError(
+                f'student ({self.kind}, {len(s_heads)} stage(s)) and teacher '
+                f'({t_kind}, {len(t_heads)} stage(s)) RoI heads differ: each '
+                'student stage is distilled from the teacher stage of the '
+                f'same index. Supported: {det.SUPPORTED}.')
+        for s_head, t_head in zip(s_heads, t_heads):
+            if s_head.num_classes != t_head.num_classes:
+                raise ValueError(
+                    f'student ({s_head.num_classes}) and teacher '
+                    f'({t_head.num_classes}) detectors have different '
+                    'num_classes: set both bbox heads to the dataset\'s '
+                    'classes.')
+        self.cascade_stages = cascade_stages
+        self.student_from_scratch = student_from_scratch
+        det.check_student_init(self.student.backbone, student_from_scratch)
+        if check_pyramid:
+            det.check_pyramid(self.student, self.teacher)
+        self.teacher_norm = det.check_preprocessors(
+            self.data_preprocessor, self.teacher.data_preprocessor)
+        cfg = dict(roi_loss or dict(
+            type='DCKDLoss', tau=1.0, alpha=1.0, beta=0.25))
         cfg.setdefault('_scope_', 'mmrazor')
         self.roi_loss = MODELS.build(cfg)
+        # one recorder per method: two on the same method would replace
+        # each other's patch
+        self.roi_recorders = RecorderManager(
+            dict(
+                inputs=dict(
+                    type='MethodInputs',
+                    source=_method_source(self.student.roi_head,
+                                          'bbox_loss')),
+                logits=dict(
+                    type='MethodOutputs',
+                    source=_method_source(self.student.roi_head,
+                                          '_bbox_forward'))))
+        self.roi_recorders.initialize(self.student)
         self.last_roi_logits: Dict[str, Tensor] = {}
+        self.save_teacher = save_teacher
+        self.register_buffer('teacher_fingerprint', self._fingerprint())
+        if not save_teacher:
+            self._register_state_dict_hook(_drop_teacher)
+        self._register_load_state_dict_pre_hook(self._fill_teacher)
 
-    @contextmanager
-    def _capture_sampling(self, store: Dict[str, Any]) -> Iterator[None]:
-        """Record the student's ``bbox_loss`` inputs and outputs."""
-        roi_head = self.student.roi_head
-        original = roi_head.bbox_loss
+    # ------------------------------------------------------------------
+    # checkpoints
+    def _fingerprint(self) -> Tensor:
+        """Per-tensor float64 sums of the teacher's weights: saved with
+        every checkpoint, compared when one is loaded."""
+        return torch.stack([
+            v.detach().double().sum().cpu()
+            for v in self.teacher.state_dict().values()
+        ])
 
-        def bbox_loss(x: tuple, sampling_results: List) -> dict:
-            results = original(x, sampling_results)
-            store['sampling_results'] = sampling_results
-            store['cls_score'] = results['cls_score']
-            return results
+    def _fill_teacher(self, state_dict: dict, prefix: str, *args: Any) -> None:
+        """Load hook: a checkpoint saved without the teacher gets the
+        teacher this model was built with (from ``teacher_ckpt``), once
+        the saved fingerprint shows it is the same teacher."""
+        key = prefix + 'teacher_fingerprint'
+        own = {
+            prefix + 'teacher.' + k: v
+            for k, v in self.teacher.state_dict().items()
+        }
+        saved = state_dict.get(key)
+        if saved is None:  # saved before fingerprints existed
+            state_dict[key] = self.teacher_fingerprint
+        if any(k in state_dict for k in own):
+            return  # a checkpoint with the teacher's weights
+        if saved is not None and self.teacher_loaded and not torch.allclose(
+                saved.double().cpu(), self.teacher_fingerprint.cpu(),
+                rtol=1e-9, atol=1e-6):
+            raise ValueError(
+                'the checkpoint was trained with another teacher than '
+                'model.teacher_ckpt (their weight fingerprints differ): '
+                'resume with the teacher checkpoint the run started with. '
+                'To start a new run from its student with another teacher, '
+                'export the student (tools/model_converters/'
+                'export_student.py) and start from it with '
+                'model.architecture.init_cfg=dict(type=\'Pretrained\', '
+                'checkpoint=EXPORTED).')
+        state_dict.update(own)
+        if not self.teacher_loaded:  # test: the teacher is not used
+            state_dict[key] = self.teacher_fingerprint
 
-        roi_head.bbox_loss = bbox_loss
-        try:
-            yield
-        finally:
-            del roi_head.bbox_loss
+    # ------------------------------------------------------------------
+    # training
+    def init_weights(self) -> None:
+        """Resolve the student backbone's pretrained file (no download;
+        a clear error when missing), then mmengine's initialisation."""
+        init_cfg = getattr(self.student.backbone, 'init_cfg', None)
+        if not self.student_from_scratch and isinstance(
+                init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
+            init_cfg['checkpoint'] = det.resolve_pretrained(
+                str(init_cfg['checkpoint']))
+        super().init_weights()
 
-    def train(self, mode: bool = True) -> None:
-        super().train(mode)
-        if not self.teacher_trainable:
-            self.teacher.eval()
+    def teacher_inputs(self, batch_inputs: Tensor,
+                       data_samples: Optional[List[BaseDataElement]]
+                       ) -> Tensor:
+        """The batch as the teacher's own ``data_preprocessor`` would
+        normalise it (the student's when they agree)."""
+        if self.teacher_norm is None:
+            return batch_inputs
+        shapes = [s.metainfo['img_shape'][:2] for s in data_samples or []]
+        if len(shapes) != batch_inputs.shape[0]:
+            shapes = [batch_inputs.shape[-2:]] * batch_inputs.shape[0]
+        return det.renormalise(batch_inputs, shapes,
+                               det.normalisation(self.data_preprocessor),
+                               self.teacher_norm)
 
     def loss(self, batch_inputs: Tensor,
-             data_samples: Optional[list] = None) -> Dict[str, Tensor]:
-        from mmdet.structures.bbox import bbox2roi
-        self.teacher.eval()
-        with torch.no_grad(), self.distiller.teacher_recorders:
-            t_feats = self.teacher.extract_feat(batch_inputs)
-        store: Dict[str, Any] = {}
-        with self._capture_sampling(store), \
-                self.distiller.student_recorders:
-            student_losses = self.student.loss(batch_inputs, data_samples)
-        losses = add_prefix(student_losses, 'student')
-        sampling = store['sampling_results']
-        rois = bbox2roi([res.priors for res in sampling])
-        roi_head = self.student.roi_head
-        labels = roi_head.bbox_head.get_targets(
-            sampling, roi_head.train_cfg, concat=True)[0]
-        with torch.no_grad():
-            t_cls = self.teacher.roi_head._bbox_forward(t_feats,
-                                                        rois)['cls_score']
-        s_cls = store['cls_score']
-        self.last_roi_logits = dict(
-            rois=rois.detach(), student=s_cls.detach(), teacher=t_cls,
-            labels=labels)
+             data_samples: Optional[List[BaseDataElement]] = None
+             ) -> Dict[str, Tensor]:
+        """Student losses (``student.*``, unless
+        ``calculate_student_loss=False``), the distiller's feature losses
+        and the RoI DCKD loss (``distill.*``, none after mmrazor's
+        ``StopDistillHook`` set ``distillation_stopped``)."""
+        if self.distillation_stopped:
+            losses = self.student(batch_inputs, data_samples, mode='loss')
+            return add_prefix(losses, 'student') \
+                if self.calculate_student_loss else {}
+        self.distiller.set_deliveries_override(False)
+        t_inputs = self.teacher_inputs(batch_inputs, data_samples)
+        with self.distiller.teacher_recorders, self.distiller.deliveries, \
+                torch.no_grad():
+            t_feats = self.teacher.extract_feat(t_inputs)
+        self.distiller.set_deliveries_override(True)
+        with self.distiller.student_recorders, self.distiller.deliveries, \
+                self.roi_recorders:
+            student_losses = self.student(
+                batch_inputs, data_samples, mode='loss')
+        losses = {}
+        if self.calculate_student_loss:
+            losses.update(add_prefix(student_losses, 'student'))
         distill = self.distiller.compute_distill_losses()
-        distill['loss_roi_dckd'] = self.roi_loss(s_cls, t_cls, labels)
+        distill.update(self.roi_losses(t_feats))
         losses.update(add_prefix(distill, 'distill'))
         return losses
+
+    def roi_losses(self, t_feats: tuple) -> Dict[str, Tensor]:
+        """DCKD on each ``bbox_loss`` call of the student's RoI head: its
+        sampled RoIs and their labels (recorded inputs), its logits (the
+        recorded output of the ``_bbox_forward`` inside it), and the
+        teacher head of the same stage on the same RoIs."""
+        from mmdet.structures.bbox import bbox2roi
+        calls = self.roi_recorders.get_recorder('inputs').data_buffer
+        outputs = self.roi_recorders.get_recorder('logits').data_buffer
+        heads = det.bbox_heads(self.student)
+        if len(calls) != len(heads) or len(outputs) != len(heads):
+            raise RuntimeError(
+                f'the student RoI head ran bbox_loss {len(calls)} and '
+                f'_bbox_forward {len(outputs)} time(s) in one step; '
+                f'{len(heads)} expected.')
+        roi_head = self.student.roi_head
+        t_head = self.teacher.roi_head
+        losses: Dict[str, Tensor] = {}
+        for call, out in zip(calls, outputs):
+            if self.kind == 'standard':
+                stage, sampling = 0, call[1]
+                train_cfg, name, weight = roi_head.train_cfg, \
+                    'loss_roi_dckd', 1.0
+            else:
+                stage, sampling = int(call[0]), call[2]
+                if self.cascade_stages == 'last' and \
+                        stage != len(heads) - 1:
+                    continue
+                train_cfg = roi_head.train_cfg[stage]
+                name = f'loss_roi_dckd_s{stage}'
+                weight = float(roi_head.stage_loss_weights[stage])
+            rois = bbox2roi([res.priors for res in sampling])
+            labels = heads[stage].get_targets(
+                sampling, train_cfg, concat=True)[0]
+            args = (t_feats, rois) if self.kind == 'standard' else (
+                stage, t_feats, rois)
+            with torch.no_grad():
+                t_cls = t_head._bbox_forward(*args)['cls_score']
+            s_cls = out['cls_score']
+            self.last_roi_logits = dict(
+                rois=rois.detach(), student=s_cls.detach(), teacher=t_cls,
+                labels=labels)
+            losses[name] = self.roi_loss(s_cls, t_cls, labels) * weight
+        return losses
+
+
+def _method_source(obj: Any, name: str) -> str:
+    """``'module.Class.name'`` of the class in ``type(obj)``'s MRO that
+    defines the method, as mmrazor's method recorders take it."""
+    owner = next(c for c in type(obj).__mro__ if name in vars(c))
+    return f'{owner.__module__}.{owner.__name__}.{name}'
+
+
+def _drop_teacher(module: RoIDCKDDistill, state_dict: dict, prefix: str,
+                  local_metadata: Any) -> None:
+    """State-dict hook: leave the frozen teacher out of checkpoints."""
+    for key in [k for k in state_dict if k.startswith(prefix + 'teacher.')]:
+        del state_dict[key]
