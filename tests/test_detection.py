@@ -654,11 +654,19 @@ def test_two_processes_match_one(coco_root, tmp_path):
     l1, l2 = _losses(str(tmp_path / 'one')), _losses(str(tmp_path / 'two'))
     assert len(l1) == len(l2) == 2
     for a, b in zip(l1, l2):
+        print('relative difference, total loss %.4f, loss_cls %.4f' % (
+            abs(a['loss'] - b['loss']) / a['loss'],
+            abs(a['student.loss_cls'] - b['student.loss_cls']) /
+            a['student.loss_cls']))
         for key in ('loss', 'distill.loss_roi_dckd', 'student.loss_cls'):
             assert np.isfinite(a[key]) and np.isfinite(b[key])
         # rank 0 logs the loss of its own image, the single process the
         # mean over both; box regression depends on each image's boxes and
         # is not compared.
         assert abs(a['loss'] - b['loss']) <= 0.10 * a['loss']
-        assert abs(a['student.loss_cls'] - b['student.loss_cls']) <= \
-            0.05 * a['student.loss_cls']
+    # first iteration, same weights: the classification losses agree
+    # closely (measured 0.14%); after one step the two runs' weights differ
+    # too (mmdet normalises each process's losses by its own sample
+    # count), so only the 10% bound above applies to the second
+    assert abs(l1[0]['student.loss_cls'] - l2[0]['student.loss_cls']) <= \
+        0.02 * l1[0]['student.loss_cls']

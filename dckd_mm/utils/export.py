@@ -1,6 +1,7 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
 """Export the student of a distillation checkpoint as a standalone
-mmpretrain model (config + ``{'state_dict', 'meta'}`` checkpoint).
+mmpretrain or mmdet model (config + ``{'state_dict', 'meta'}``
+checkpoint).
 
 For SimKD-style students the exported model keeps the projector and the
 copy of the teacher classifier (its ``SimKDClsHead``): predictions equal the
@@ -105,8 +106,10 @@ def verify_export(config_path: str, checkpoint_path: str,
     from ..models.builder import build_model
     with open(config_path, encoding='utf-8') as f:
         s_cfg = Config.fromstring(f.read(), file_format=config_format)
-    model = build_model(s_cfg.model.to_dict(),
-                        s_cfg.get('default_scope', 'mmpretrain'))
+    # a ConfigDict, not a plain dict: mmdet reads train_cfg.rpn and the
+    # like as attributes
+    model = build_model(s_cfg.model, s_cfg.get('default_scope',
+                                               'mmpretrain'))
     state = extract_state_dict(safe_load(checkpoint_path,
                                          map_location='cpu'))
     detail = describe_mismatch(state, model.state_dict())
