@@ -19,7 +19,11 @@ MMCV_VERSION=2.1.0
 CACHE=${DCKD_MM_CACHE:-$HOME/.cache/dckd_mm}
 TORCH_VERSION=$("$PY" -c 'import torch; print(torch.__version__.split("+")[0])')
 PY_TAG=$("$PY" -c 'import sys; print("cp%d%d" % sys.version_info[:2])')
+# FORCE_CUDA=1 (on a machine with the CUDA toolkit) builds the CUDA ops
+# too, which detection on a GPU needs; the default is CPU ops only.
+FORCE_CUDA="${FORCE_CUDA:-0}"
 KEY="mmcv-${MMCV_VERSION}+torch${TORCH_VERSION}-${PY_TAG}"
+if [ "$FORCE_CUDA" = "1" ]; then KEY="$KEY-cuda"; fi
 WHEEL_DIR="$CACHE/wheels/$KEY"
 
 installed=$("$PY" - <<'PYEOF'
@@ -68,7 +72,7 @@ if [ -z "$wheel" ]; then
     (
         cd "$src"
         export PYTHONPATH="$tools" PATH="$tools/bin:$PATH"
-        export MMCV_WITH_OPS=1 FORCE_CUDA=0 MAX_JOBS="$ncpu"
+        export MMCV_WITH_OPS=1 FORCE_CUDA="$FORCE_CUDA" MAX_JOBS="$ncpu"
         "$PY" setup.py bdist_wheel -d "$work/dist" >"$log" 2>&1 &
         pid=$!
         # Progress: ninja's "[i/n]" counter, one line per finished file.

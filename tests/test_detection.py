@@ -198,7 +198,21 @@ def test_trains_freezes_teacher_and_tests_without_it(config, coco_root,
         return original(preds_S, preds_T, gt_labels)
 
     algo.roi_loss.forward = spy
+    initialised = {}
+    init_weights = algo.init_weights
+
+    def init_and_record():
+        init_weights()
+        initialised.update({
+            k: v.clone()
+            for k, v in algo.student.backbone.state_dict().items()
+        })
+
+    algo.init_weights = init_and_record
     runner.train()
+    # the student started from its pretrained file, every tensor of it
+    for k, v in pretrained.items():
+        assert torch.equal(initialised[k], v), k
     losses = _logged(runner)
     stages = len(algo.student.roi_head.bbox_head) if algo.kind == \
         'cascade' else 1
@@ -215,8 +229,7 @@ def test_trains_freezes_teacher_and_tests_without_it(config, coco_root,
     after = algo.teacher.state_dict()
     for k, v in before.items():
         assert torch.equal(v, after[k]), k
-    # the student started from its pretrained file; mmdet's frozen stages
-    # kept those weights
+    # mmdet's frozen stages kept those weights
     backbone = algo.student.backbone
     frozen = [n for n, p in backbone.named_parameters()
               if not p.requires_grad]
@@ -299,6 +312,7 @@ def _model(config: str, **changes) -> ConfigDict:
     model = copy.deepcopy(Config.fromfile(config).model)
     model.teacher_ckpt = None
     model.student_from_scratch = True
+    model.architecture.backbone.init_cfg = None
     model.architecture.backbone.frozen_stages = -1
     model.architecture.backbone.norm_eval = False
     for key, value in changes.items():
@@ -349,6 +363,20 @@ def test_student_without_pretrained_weights_is_refused(tmp_path,
     model.student_from_scratch = True
     with pytest.raises(ValueError, match='frozen_stages=-1'):
         build_model(model, 'mmdet')
+    # from scratch while a Pretrained init would still load: refused
+    scratch = copy.deepcopy(Config.fromfile(R18).model)
+    scratch.teacher_ckpt = None
+    scratch.student_from_scratch = True
+    with pytest.raises(ValueError, match='backbone.init_cfg=None'):
+        build_model(scratch, 'mmdet')
+    # a Pretrained init of the whole detector counts
+    whole = copy.deepcopy(Config.fromfile(R18).model)
+    whole.teacher_ckpt = None
+    whole.architecture.backbone.init_cfg = None
+    whole.architecture.init_cfg = dict(type='Pretrained',
+                                       checkpoint='det.pth')
+    assert build_model(whole, 'mmdet').student.init_cfg['checkpoint'] == \
+        'det.pth'
     # torchvision:// resolves to the torch hub cache, and is not there
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch'))
     model = copy.deepcopy(Config.fromfile(R18).model)
@@ -369,6 +397,12 @@ def test_student_without_pretrained_weights_is_refused(tmp_path,
     got = algo.student.backbone.state_dict()
     for k, v in state.items():
         assert torch.equal(got[k], v), k
+    # a file whose keys do not match loads nothing: refused, not ignored
+    torch.save({'state_dict': {f'backbone.{k}': v
+                               for k, v in state.items()}}, path)
+    algo = build_model(model, 'mmdet')
+    with pytest.raises(ValueError, match="prefix='backbone.'"):
+        algo.init_weights()
 
 
 def test_open_mmlab_names_resolve_offline(tmp_path, monkeypatch):
@@ -381,6 +415,11 @@ def test_open_mmlab_names_resolve_offline(tmp_path, monkeypatch):
         resolve_pretrained(str(tmp_path / 'missing.pth'))
     with pytest.raises(KeyError):
         resolve_pretrained('torchvision://no_such_net')
+    with pytest.raises(FileNotFoundError) as err:
+        resolve_pretrained('https://example.org/w/swin_tiny.pth')
+    assert str(tmp_path / 'hub' / 'checkpoints' / 'swin_tiny.pth') in str(
+        err.value)
+    assert resolve_pretrained('s3://bucket/w.pth') == 's3://bucket/w.pth'
 
 
 def _caffe_teacher(model: ConfigDict) -> ConfigDict:
@@ -469,7 +508,11 @@ def test_cascade_stage_weights_and_last_stage(coco_root, tmp_path):
                 t_cls = algo.teacher.roi_head._bbox_forward(
                     i, algo.teacher.extract_feat(data['inputs']),
                     rois)['cls_score']
-            ref = dckd_loss(out['cls_score'].detach(), t_cls, labels,
+                s_cls = algo.student.roi_head._bbox_forward(
+                    i, algo.student.extract_feat(data['inputs']),
+                    rois)['cls_score']
+            torch.testing.assert_close(s_cls, out['cls_score'].detach())
+            ref = dckd_loss(s_cls, t_cls, labels,
                             tau=1.0, alpha=1.0, beta=0.25) * weights[i]
             torch.testing.assert_close(
                 losses[f'distill.loss_roi_dckd_s{i}'].detach(), ref)
@@ -597,15 +640,56 @@ def test_other_roi_heads_are_refused():
         build_model(model, 'mmdet')
 
 
+def test_old_checkpoints_and_unrestorable_teachers(tmp_path):
+    """A checkpoint saved before fingerprints (teacher included) still
+    fits; a teacher no teacher_ckpt could restore stays in checkpoints."""
+    from dckd_mm.apis.launch import _check_fits
+    algo = build_model(_model(R18), 'mmdet')
+    assert algo.save_teacher  # teacher_ckpt=None: nothing could reload it
+    state = algo.state_dict()
+    assert any(k.startswith('teacher.') for k in state)
+    old = {k: v for k, v in state.items() if k != 'teacher_fingerprint'}
+    _check_fits(old, algo, 'old.pth', '')
+    algo.load_state_dict(old, strict=True)
+    # with a teacher file, checkpoints leave the teacher out
+    path = str(tmp_path / 'teacher.pth')
+    torch.save({'state_dict': algo.teacher.state_dict()}, path)
+    model = _model(R18)
+    model.teacher_ckpt = path
+    loaded = build_model(model, 'mmdet')
+    assert not loaded.save_teacher
+    assert not any(k.startswith('teacher.') for k in loaded.state_dict())
+    _check_fits(old, loaded, 'old.pth', '')
+    loaded.load_state_dict(old, strict=True)
+
+
+def test_gpu_without_mmcv_cuda_ops_is_refused(monkeypatch):
+    import mmcv.ops
+
+    from dckd_mm.apis.launch import check_mmcv_cuda
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    monkeypatch.setattr(mmcv.ops, 'get_compiling_cuda_version',
+                        lambda: 'not available')
+    with pytest.raises(RuntimeError, match='FORCE_CUDA=1'):
+        check_mmcv_cuda()
+    monkeypatch.setattr(mmcv.ops, 'get_compiling_cuda_version',
+                        lambda: '12.4')
+    check_mmcv_cuda()
+
+
 def test_amp_on_cpu_is_refused_for_detection():
     from dckd_mm.apis.launch import load_config
     if torch.cuda.is_available():
         pytest.skip('the refusal is for CPU runs')
     with pytest.raises(ValueError, match='BFloat16'):
         load_config(R18, amp=True)
+    # also when the config already asks for AmpOptimWrapper
+    with pytest.raises(ValueError, match='BFloat16'):
+        load_config(R18, cfg_options={'optim_wrapper.type':
+                                      'AmpOptimWrapper'}, amp=True)
 
 
-def test_missing_coco_is_clear(tmp_path):
+def test_missing_coco_or_teacher_is_clear(tmp_path):
     from dckd_mm.apis.launch import preflight
     from dckd_mm.datasets import DatasetError
     cfg = Config.fromfile(CONFIGS[0])
@@ -613,6 +697,13 @@ def test_missing_coco_is_clear(tmp_path):
     cfg.train_dataloader.dataset.data_root = str(tmp_path) + '/'
     with pytest.raises(DatasetError, match='instances_train2017.json'):
         preflight(cfg)
+    # a missing detection teacher points to mmdet checkpoints, not to the
+    # CIFAR zoo
+    cfg.model.teacher_ckpt = str(tmp_path / 'faster-rcnn_r101.pth')
+    with pytest.raises(FileNotFoundError) as err:
+        preflight(cfg)
+    assert 'mmdet checkpoint' in str(err.value)
+    assert 'configs/zoo' not in str(err.value)
 
 
 def _losses(work_dir: str) -> list:

@@ -2,8 +2,9 @@
 # 2017, 1x, 8 GPUs x 2 (mdistiller's DKD-MV2-R50 pair). The student's FPN
 # takes MobileNetV2's stride-4/8/16/32 outputs (24, 32, 96 and 320
 # channels; mdistiller's m2-m5), the levels the anchors and RoIAlign of the
-# Faster R-CNN recipe assume; BN statistics stay frozen and no stage is
-# frozen, as mdistiller's FrozenBN with FREEZE_AT=0.
+# Faster R-CNN recipe assume. No stage is frozen (mdistiller's FREEZE_AT=0)
+# and BN statistics stay fixed (norm_eval; mdistiller's FrozenBN also fixes
+# the BN scale and shift).
 _base_ = ['../_base_/distill/roi_dckd_faster_rcnn.py']
 teacher_ckpt = 'checkpoints/coco/faster-rcnn_r50_fpn_1x_coco.pth'
 model = dict(

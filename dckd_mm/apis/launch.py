@@ -246,18 +246,18 @@ def enable_amp(cfg: Config) -> None:
     """
     import torch
     optim = cfg.optim_wrapper
-    if optim.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
-        return
-    if torch.cuda.is_available():
-        optim.type = 'AmpOptimWrapper'
-        optim.loss_scale = 'dynamic'
-    elif cfg.get('default_scope') == 'mmdet':
+    if not torch.cuda.is_available() and cfg.get('default_scope') == 'mmdet':
         raise ValueError(
             '--amp without a GPU would train the detector in bfloat16 on '
             'the CPU, and mmcv\'s nms and RoIAlign have no bfloat16 CPU '
             'kernels (they fail with "expected scalar type Float but found '
             'BFloat16"). Drop --amp on CPU; on a GPU, --amp trains in fp16 '
             'with dynamic loss scaling.')
+    if optim.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+        return
+    if torch.cuda.is_available():
+        optim.type = 'AmpOptimWrapper'
+        optim.loss_scale = 'dynamic'
     else:
         optim.type = 'CPUBF16OptimWrapper'
 
@@ -347,13 +347,19 @@ def preflight(cfg: Config, splits: tuple = ('train_dataloader',
     model = cfg.get('model', {})
     ckpt = model.get('teacher_ckpt') if isinstance(model, dict) else None
     if ckpt and not osp.isfile(osp.expanduser(ckpt)):
+        source = (
+            'Use an mmdet checkpoint of the teacher detector trained on COCO '
+            '(mmdet\'s model zoo, or train it with its mmdet config)'
+            if cfg.get('default_scope') == 'mmdet' else
+            'Train the teacher with its config under configs/zoo/, or '
+            'convert a RepDistiller/SimKD file with '
+            'tools/model_converters/convert_repdistiller_ckpt.py')
         raise FileNotFoundError(
             f'teacher checkpoint {ckpt!r} (config key model.teacher_ckpt) '
-            'does not exist. Train the teacher with its config under '
-            'configs/zoo/, or convert a RepDistiller/SimKD file with '
-            'tools/model_converters/convert_repdistiller_ckpt.py, then '
-            'pass --teacher-ckpt PATH (or --cfg-options '
-            'model.teacher_ckpt=PATH).')
+            f'does not exist. {source}, then pass --teacher-ckpt PATH (or '
+            '--cfg-options model.teacher_ckpt=PATH).')
+    if cfg.get('default_scope') == 'mmdet':
+        check_mmcv_cuda()
     for key in splits:
         dataset = (cfg.get(key) or {}).get('dataset', {})
         if dataset.get('type') == 'SafeCIFAR100':
@@ -364,6 +370,28 @@ def preflight(cfg: Config, splits: tuple = ('train_dataloader',
             check_imagenet(dataset)
         elif str(dataset.get('type', '')).split('.')[-1] == 'CocoDataset':
             check_coco(dataset)
+
+
+def check_mmcv_cuda() -> None:
+    """On a machine with a GPU, a detector runs mmcv's nms and RoIAlign on
+    it: refuse at once when mmcv's ops were built without CUDA (as
+    ``make venv`` builds them on a machine without the CUDA toolkit)
+    instead of failing at the first RPN step.
+
+    Raises:
+        RuntimeError: naming the mmcv build and what to do.
+    """
+    import torch
+    if not torch.cuda.is_available():
+        return
+    from mmcv.ops import get_compiling_cuda_version
+    if get_compiling_cuda_version() == 'not available':
+        raise RuntimeError(
+            'this machine has a GPU but mmcv\'s compiled ops were built '
+            'without CUDA, so the detector\'s nms and RoIAlign cannot run '
+            'on it. Rebuild mmcv with CUDA ops on a machine with the CUDA '
+            'toolkit (FORCE_CUDA=1 in .dev_scripts/build_mmcv.sh), or run '
+            'on the CPU with CUDA_VISIBLE_DEVICES="".')
 
 
 def check_coco(dataset: dict) -> None:
@@ -462,6 +490,11 @@ def _check_fits(state: Mapping, model: Any, path: str, purpose: str) -> None:
     if _unsaved_teacher(model):  # teacher weights come from teacher_ckpt
         state = {k: v for k, v in state.items()
                  if not k.startswith('teacher.')}
+    if 'teacher_fingerprint' in reference and \
+            'teacher_fingerprint' not in state:
+        # saved before checkpoints carried one; the model fills it in
+        state = dict(state, teacher_fingerprint=reference[
+            'teacher_fingerprint'])
     detail = describe_mismatch(state, reference)
     if detail:
         raise ValueError(

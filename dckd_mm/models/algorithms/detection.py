@@ -21,8 +21,9 @@ from torch import Tensor, nn
 
 __all__ = [
     'SUPPORTED', 'roi_head_kind', 'bbox_heads', 'pyramid_strides',
-    'check_pyramid', 'resolve_pretrained', 'check_student_init',
-    'Normalisation', 'normalisation', 'renormalise', 'check_preprocessors'
+    'check_pyramid', 'resolve_pretrained', 'pretrained_cfgs',
+    'check_student_init', 'check_loaded', 'Normalisation', 'normalisation',
+    'renormalise', 'check_preprocessors'
 ]
 
 SUPPORTED = ('two-stage detectors whose RoI head is a StandardRoIHead '
@@ -91,10 +92,17 @@ def bbox_heads(model: nn.Module) -> List[nn.Module]:
 
 
 def _roi_strides(model: nn.Module) -> List[List[int]]:
-    extractors = model.roi_head.bbox_roi_extractor
-    if not isinstance(extractors, nn.ModuleList):
-        extractors = [extractors]
-    return [[int(s) for s in e.featmap_strides] for e in extractors]
+    """``featmap_strides`` of every RoI extractor (bbox and mask, each
+    stage)."""
+    out = []
+    for name in ('bbox_roi_extractor', 'mask_roi_extractor'):
+        extractors = getattr(model.roi_head, name, None)
+        if extractors is None:
+            continue
+        if not isinstance(extractors, nn.ModuleList):
+            extractors = [extractors]
+        out += [[int(s) for s in e.featmap_strides] for e in extractors]
+    return out
 
 
 def pyramid_strides(model: nn.Module, size: int = 128) -> List[int]:
@@ -151,7 +159,7 @@ def check_pyramid(student: nn.Module, teacher: nn.Module,
         for stage, roi in enumerate(_roi_strides(model)):
             if strides[:len(roi)] != roi:
                 raise ValueError(
-                    f'{what} detector: the RoI extractor (stage {stage}) '
+                    f'{what} detector: an RoI extractor (number {stage}) '
                     f'pools levels at strides {roi} but the neck outputs '
                     f'{strides[:len(roi)]}: RoIs would be pooled at the '
                     'wrong coordinates. Align featmap_strides with the '
@@ -169,64 +177,102 @@ def resolve_pretrained(checkpoint: str) -> str:
     """The local file behind an mmengine checkpoint name, without any
     download.
 
-    ``torchvision://NAME`` and ``open-mmlab://NAME`` resolve, as mmengine
-    does, to ``<torch hub dir>/checkpoints/<file name of the URL>`` (the
-    file mmengine would download there); any other string is a local path.
+    As mmengine resolves them: ``torchvision://NAME``, ``open-mmlab://NAME``
+    and ``mmcls://NAME`` name a URL, and a URL (``http(s)://``) is the file
+    ``<torch hub dir>/checkpoints/<file name of the URL>`` that mmengine
+    would download it to; an ``open-mmlab://`` entry that is a relative
+    path lives in mmengine's home folder. Other remote schemes (``s3://``,
+    ...) are returned unchanged, for mmengine to read; anything else is a
+    local path.
 
     Raises:
         FileNotFoundError: the file is not on this machine; the message
-            names it and the URL to fetch it from.
-        KeyError: an unknown ``torchvision://`` / ``open-mmlab://`` name.
+            names it and, for a URL, where to fetch it from.
+        KeyError: an unknown ``torchvision://`` / ``open-mmlab://`` /
+            ``mmcls://`` name.
     """
-    from mmengine.runner.checkpoint import (get_deprecated_model_names,
+    from mmengine.runner.checkpoint import (_get_mmengine_home,
+                                            get_deprecated_model_names,
                                             get_external_models,
+                                            get_mmcls_models,
                                             get_torchvision_models)
-    url = None
-    for prefix in ('torchvision://', 'modelzoo://'):
-        if checkpoint.startswith(prefix):
-            name = checkpoint[len(prefix):]
-            urls = get_torchvision_models()
-            if name not in urls:
-                raise KeyError(f'{checkpoint}: torchvision has no model '
-                               f'weights named {name!r}.')
+    url = path = None
+    if checkpoint.startswith(('torchvision://', 'modelzoo://')):
+        name = checkpoint.split('://', 1)[1]
+        urls = get_torchvision_models()
+        if name not in urls:
+            raise KeyError(f'{checkpoint}: torchvision has no model '
+                           f'weights named {name!r}.')
+        url = urls[name]
+    elif checkpoint.startswith(('open-mmlab://', 'openmmlab://')):
+        name = checkpoint.split('://', 1)[1]
+        name = get_deprecated_model_names().get(name, name)
+        urls = get_external_models()
+        if name not in urls:
+            raise KeyError(f'{checkpoint}: mmengine knows no open-mmlab '
+                           f'model named {name!r}.')
+        if urls[name].startswith(('http://', 'https://')):
             url = urls[name]
-    for prefix in ('open-mmlab://', 'openmmlab://'):
-        if checkpoint.startswith(prefix):
-            name = checkpoint[len(prefix):]
-            name = get_deprecated_model_names().get(name, name)
-            urls = get_external_models()
-            if name not in urls:
-                raise KeyError(f'{checkpoint}: mmengine knows no '
-                               f'open-mmlab model named {name!r}.')
-            url = urls[name]
-    if url is None:
+        else:
+            path = osp.join(_get_mmengine_home(), urls[name])
+    elif checkpoint.startswith('mmcls://'):
+        name = checkpoint.split('://', 1)[1]
+        urls = get_mmcls_models()
+        if name not in urls:
+            raise KeyError(f'{checkpoint}: mmengine knows no mmcls model '
+                           f'named {name!r}.')
+        url = urls[name]
+    elif checkpoint.startswith(('http://', 'https://')):
+        url = checkpoint
+    elif '://' in checkpoint:
+        return checkpoint  # s3://, petrel://, ...: read by mmengine
+    else:
         path = osp.expanduser(checkpoint)
+    if url is None:
         if not osp.isfile(path):
             raise FileNotFoundError(
-                f'student backbone weights {checkpoint!r} do not exist. '
-                'Point init_cfg.checkpoint at an ImageNet checkpoint of the '
-                'backbone (see docs/detection.md), or opt out with '
-                'student_from_scratch=True.')
+                f'student backbone weights {checkpoint!r} ({path}) do not '
+                'exist. Point init_cfg.checkpoint at an ImageNet checkpoint '
+                'of the backbone (see docs/detection.md), or train from '
+                'scratch on purpose with model.student_from_scratch=True.')
         return path
     path = osp.join(torch.hub.get_dir(), 'checkpoints',
                     osp.basename(urlparse(url).path))
     if not osp.isfile(path):
         raise FileNotFoundError(
-            f'the student backbone starts from {checkpoint}, which is the '
-            f'file {path}, and it is not on this machine (dckd_mm never '
+            f'the student starts from {checkpoint}, which is the file '
+            f'{path}, and it is not on this machine (dckd_mm never '
             f'downloads at run time). Fetch it once with\n'
             f'    mkdir -p {osp.dirname(path)} && '
             f'wget {url} -O {path}\n'
-            'or set TORCH_HOME to where it is, or set the backbone\'s '
-            'init_cfg.checkpoint to a local copy. To train the student from '
-            'random weights instead, set model.student_from_scratch=True '
-            '(and frozen_stages=-1, norm_eval=False).')
+            'or set TORCH_HOME to where it is, or set init_cfg.checkpoint '
+            'to a local copy. To train the student from random weights '
+            'instead, set model.student_from_scratch=True and '
+            'backbone.init_cfg=None (and frozen_stages=-1, '
+            'norm_eval=False).')
     return path
 
 
-def check_student_init(backbone: nn.Module, from_scratch: bool) -> None:
-    """Refuse a student backbone that would train from random weights by
-    accident.
+def pretrained_cfgs(model: nn.Module, nested: bool = True) -> List[dict]:
+    """The ``Pretrained`` init configs of ``model`` and, with ``nested``,
+    of its backbone (an ``init_cfg`` may be a dict or a list of dicts)."""
+    out = []
+    modules = (model, getattr(model, 'backbone', None)) if nested else (
+        model, )
+    for module in modules:
+        init_cfg = getattr(module, 'init_cfg', None)
+        items = init_cfg if isinstance(init_cfg, (list, tuple)) else [
+            init_cfg]
+        out += [
+            c for c in items
+            if isinstance(c, Mapping) and c.get('type') == 'Pretrained'
+        ]
+    return out
+
+
+def check_student_init(student: nn.Module, from_scratch: bool) -> None:
+    """Refuse a student that would train from random weights by accident,
+    or that would load weights while meant to start from scratch.
 
     mmdet's detection recipes freeze the stem and the first stage
     (``frozen_stages=1``) and keep BN statistics fixed (``norm_eval``):
@@ -234,37 +280,89 @@ def check_student_init(backbone: nn.Module, from_scratch: bool) -> None:
     at 0/1, for the whole run.
 
     Raises:
-        ValueError: no ``Pretrained`` init without ``from_scratch``, or
-            ``from_scratch`` with frozen stages or frozen BN statistics.
+        ValueError: no ``Pretrained`` init (of the detector or its
+            backbone) without ``from_scratch``; ``from_scratch`` with a
+            ``Pretrained`` init, frozen stages or frozen BN statistics.
     """
-    init_cfg = getattr(backbone, 'init_cfg', None)
-    if isinstance(init_cfg, (list, tuple)):
-        init_cfg = next((c for c in init_cfg
-                         if c.get('type') == 'Pretrained'), None)
-    pretrained = isinstance(init_cfg, Mapping) and init_cfg.get(
-        'type') == 'Pretrained'
+    backbone = student.backbone
     name = type(backbone).__name__
+    pretrained = pretrained_cfgs(student)
+    frozen = getattr(backbone, 'frozen_stages', -1)
+    norm_eval = getattr(backbone, 'norm_eval', False)
     if from_scratch:
-        frozen = getattr(backbone, 'frozen_stages', -1)
-        if (frozen is not None and frozen >= 0) or getattr(
-                backbone, 'norm_eval', False):
+        if pretrained:
+            raise ValueError(
+                'student_from_scratch=True, but the student still loads '
+                f'{pretrained[0].get("checkpoint")!r} (a Pretrained '
+                'init_cfg). Set model.architecture.backbone.init_cfg=None '
+                '(and the detector\'s init_cfg, if it has one) to train '
+                'from scratch.')
+        if (frozen is not None and frozen >= 0) or norm_eval:
             raise ValueError(
                 f'student_from_scratch=True, but the student {name} keeps '
-                f'frozen_stages={frozen} and norm_eval='
-                f'{getattr(backbone, "norm_eval", False)}: its frozen layers '
-                'would stay at random weights and its BN statistics at 0/1. '
-                'Set backbone frozen_stages=-1 and norm_eval=False for '
-                'from-scratch training.')
+                f'frozen_stages={frozen} and norm_eval={norm_eval}: its '
+                'frozen layers would stay at random weights and its BN '
+                'statistics at 0/1. Set backbone frozen_stages=-1 and '
+                'norm_eval=False for from-scratch training.')
         return
     if not pretrained:
         raise ValueError(
-            f'the student backbone ({name}) has init_cfg={init_cfg!r}: it '
-            'would train from random weights while mmdet\'s recipe freezes '
-            'its stem and BN statistics. Set backbone.init_cfg='
-            'dict(type=\'Pretrained\', checkpoint=...) (torchvision://, '
-            'open-mmlab:// or a local path; see docs/detection.md), or set '
-            'model.student_from_scratch=True to train from scratch on '
-            'purpose.')
+            f'the student backbone ({name}) has no Pretrained init_cfg: it '
+            'would train from random weights while its recipe keeps '
+            f'frozen_stages={frozen} and norm_eval={norm_eval}. Set '
+            'backbone.init_cfg=dict(type=\'Pretrained\', checkpoint=...) '
+            '(torchvision://, open-mmlab:// or a local path; see '
+            'docs/detection.md), or train from scratch on purpose with '
+            'model.student_from_scratch=True and backbone.init_cfg=None.')
+
+
+def check_loaded(module: nn.Module, init_cfg: Mapping, path: str) -> None:
+    """Refuse a ``Pretrained`` file that would load into fewer than half of
+    ``module``'s parameter tensors.
+
+    mmengine loads ``Pretrained`` files with ``strict=False`` and only logs
+    the keys that did not match, so a file with other key names (say, an
+    mmpretrain classifier without ``prefix='backbone.'``) would leave the
+    student at random weights. The file's keys are matched as mmengine
+    matches them: the state dict inside the file, without a ``module.``
+    prefix, without ``init_cfg['prefix']`` when one is given.
+
+    Args:
+        module (nn.Module): the module whose ``init_cfg`` it is.
+        init_cfg (Mapping): that ``Pretrained`` init config.
+        path (str): the resolved local file (remote names are skipped).
+
+    Raises:
+        ValueError: naming how many tensors the file fits and examples of
+            the keys that do not.
+    """
+    if '://' in path:
+        return
+    from ...compat.safe_loading import safe_load
+    from ...utils.checkpoint import extract_state_dict
+    state = extract_state_dict(safe_load(path, map_location='cpu'))
+    prefix = init_cfg.get('prefix')
+    if prefix:
+        prefix = prefix if prefix.endswith('.') else prefix + '.'
+        state = {
+            k[len(prefix):]: v
+            for k, v in state.items() if k.startswith(prefix)
+        }
+    params = dict(module.named_parameters())
+    missing = [
+        k for k, v in params.items()
+        if k not in state or tuple(state[k].shape) != tuple(v.shape)
+    ]
+    if params and len(missing) * 2 > len(params):
+        raise ValueError(
+            f'{path} fits only {len(params) - len(missing)} of the '
+            f'{len(params)} parameter tensors of the student\'s '
+            f'{type(module).__name__} (e.g. {missing[:3]} are not in it '
+            f'with that shape; the file has {list(state)[:3]}): mmengine '
+            'would load what fits and leave the rest at random values. For '
+            'an mmpretrain classifier checkpoint add prefix=\'backbone.\' '
+            'to the init_cfg; otherwise convert the file to the model\'s '
+            'key names.')
 
 
 class Normalisation(NamedTuple):

@@ -60,7 +60,8 @@ class RoIDCKDDistill(FpnTeacherDistill):
         save_teacher (bool): keep the frozen teacher's weights in saved
             checkpoints. Defaults to False: checkpoints hold the student
             (and a per-tensor fingerprint of the teacher), and the teacher
-            is reloaded from ``teacher_ckpt`` when a run resumes.
+            is reloaded from ``teacher_ckpt`` when a run resumes. Always
+            True without a ``teacher_ckpt`` (nothing could restore it).
         student_from_scratch (bool): allow a student backbone without
             pretrained weights (then it must not freeze stages or BN
             statistics). Defaults to False.
@@ -119,7 +120,7 @@ class RoIDCKDDistill(FpnTeacherDistill):
                     'classes.')
         self.cascade_stages = cascade_stages
         self.student_from_scratch = student_from_scratch
-        det.check_student_init(self.student.backbone, student_from_scratch)
+        det.check_student_init(self.student, student_from_scratch)
         if check_pyramid:
             det.check_pyramid(self.student, self.teacher)
         self.teacher_norm = det.check_preprocessors(
@@ -142,9 +143,11 @@ class RoIDCKDDistill(FpnTeacherDistill):
                                           '_bbox_forward'))))
         self.roi_recorders.initialize(self.student)
         self.last_roi_logits: Dict[str, Tensor] = {}
-        self.save_teacher = save_teacher
+        # a teacher that no teacher_ckpt can restore (from scratch, or
+        # initialised by its own init_cfg) must stay in the checkpoints
+        self.save_teacher = save_teacher or not teacher_ckpt
         self.register_buffer('teacher_fingerprint', self._fingerprint())
-        if not save_teacher:
+        if not self.save_teacher:
             self._register_state_dict_hook(_drop_teacher)
         self._register_load_state_dict_pre_hook(self._fill_teacher)
 
@@ -172,9 +175,10 @@ class RoIDCKDDistill(FpnTeacherDistill):
             state_dict[key] = self.teacher_fingerprint
         if any(k in state_dict for k in own):
             return  # a checkpoint with the teacher's weights
-        if saved is not None and self.teacher_loaded and not torch.allclose(
-                saved.double().cpu(), self.teacher_fingerprint.cpu(),
-                rtol=1e-9, atol=1e-6):
+        own_print = self.teacher_fingerprint.cpu()
+        if saved is not None and self.teacher_loaded and (
+                saved.shape != own_print.shape or not torch.allclose(
+                    saved.double().cpu(), own_print, rtol=1e-9, atol=1e-6)):
             raise ValueError(
                 'the checkpoint was trained with another teacher than '
                 'model.teacher_ckpt (their weight fingerprints differ): '
@@ -191,13 +195,14 @@ class RoIDCKDDistill(FpnTeacherDistill):
     # ------------------------------------------------------------------
     # training
     def init_weights(self) -> None:
-        """Resolve the student backbone's pretrained file (no download;
-        a clear error when missing), then mmengine's initialisation."""
-        init_cfg = getattr(self.student.backbone, 'init_cfg', None)
-        if not self.student_from_scratch and isinstance(
-                init_cfg, dict) and init_cfg.get('type') == 'Pretrained':
-            init_cfg['checkpoint'] = det.resolve_pretrained(
-                str(init_cfg['checkpoint']))
+        """Resolve the student's pretrained files (no download; a clear
+        error when missing), refuse one whose keys do not fit, then run
+        mmengine's initialisation."""
+        for module in (self.student, self.student.backbone):
+            for init_cfg in det.pretrained_cfgs(module, nested=False):
+                init_cfg['checkpoint'] = det.resolve_pretrained(
+                    str(init_cfg['checkpoint']))
+                det.check_loaded(module, init_cfg, init_cfg['checkpoint'])
         super().init_weights()
 
     def teacher_inputs(self, batch_inputs: Tensor,
@@ -252,7 +257,10 @@ class RoIDCKDDistill(FpnTeacherDistill):
         calls = self.roi_recorders.get_recorder('inputs').data_buffer
         outputs = self.roi_recorders.get_recorder('logits').data_buffer
         heads = det.bbox_heads(self.student)
-        if len(calls) != len(heads) or len(outputs) != len(heads):
+        # a cascade stops early when a stage leaves no proposals
+        expected = (1, ) if self.kind == 'standard' else range(
+            1, len(heads) + 1)
+        if len(calls) != len(outputs) or len(calls) not in expected:
             raise RuntimeError(
                 f'the student RoI head ran bbox_loss {len(calls)} and '
                 f'_bbox_forward {len(outputs)} time(s) in one step; '
@@ -285,6 +293,9 @@ class RoIDCKDDistill(FpnTeacherDistill):
                 rois=rois.detach(), student=s_cls.detach(), teacher=t_cls,
                 labels=labels)
             losses[name] = self.roi_loss(s_cls, t_cls, labels) * weight
+        # release the recorded features until the next step
+        for recorder in self.roi_recorders.recorders.values():
+            recorder.reset_data_buffer()
         return losses
 
 
