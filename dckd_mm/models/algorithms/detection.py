@@ -196,32 +196,26 @@ def resolve_pretrained(checkpoint: str) -> str:
                                             get_external_models,
                                             get_mmcls_models,
                                             get_torchvision_models)
+    scheme, _, name = checkpoint.partition('://')
+    tables = {
+        'torchvision': get_torchvision_models,
+        'modelzoo': get_torchvision_models,
+        'open-mmlab': get_external_models,
+        'openmmlab': get_external_models,
+        'mmcls': get_mmcls_models,
+    }
     url = path = None
-    if checkpoint.startswith(('torchvision://', 'modelzoo://')):
-        name = checkpoint.split('://', 1)[1]
-        urls = get_torchvision_models()
+    if scheme in tables:
+        if scheme in ('open-mmlab', 'openmmlab'):
+            name = get_deprecated_model_names().get(name, name)
+        urls = tables[scheme]()
         if name not in urls:
-            raise KeyError(f'{checkpoint}: torchvision has no model '
+            raise KeyError(f'{checkpoint}: mmengine knows no {scheme} '
                            f'weights named {name!r}.')
         url = urls[name]
-    elif checkpoint.startswith(('open-mmlab://', 'openmmlab://')):
-        name = checkpoint.split('://', 1)[1]
-        name = get_deprecated_model_names().get(name, name)
-        urls = get_external_models()
-        if name not in urls:
-            raise KeyError(f'{checkpoint}: mmengine knows no open-mmlab '
-                           f'model named {name!r}.')
-        if urls[name].startswith(('http://', 'https://')):
-            url = urls[name]
-        else:
-            path = osp.join(_get_mmengine_home(), urls[name])
-    elif checkpoint.startswith('mmcls://'):
-        name = checkpoint.split('://', 1)[1]
-        urls = get_mmcls_models()
-        if name not in urls:
-            raise KeyError(f'{checkpoint}: mmengine knows no mmcls model '
-                           f'named {name!r}.')
-        url = urls[name]
+        if not url.startswith(('http://', 'https://')):
+            # a relative open-mmlab entry lives in mmengine's home folder
+            url, path = None, osp.join(_get_mmengine_home(), url)
     elif checkpoint.startswith(('http://', 'https://')):
         url = checkpoint
     elif '://' in checkpoint:
@@ -234,7 +228,8 @@ def resolve_pretrained(checkpoint: str) -> str:
                 f'student backbone weights {checkpoint!r} ({path}) do not '
                 'exist. Point init_cfg.checkpoint at an ImageNet checkpoint '
                 'of the backbone (see docs/detection.md), or train from '
-                'scratch on purpose with model.student_from_scratch=True.')
+                'scratch on purpose with model.student_from_scratch=True '
+                'and backbone.init_cfg=None.')
         return path
     path = osp.join(torch.hub.get_dir(), 'checkpoints',
                     osp.basename(urlparse(url).path))
