@@ -651,6 +651,13 @@ def test_old_checkpoints_and_unrestorable_teachers(tmp_path):
     old = {k: v for k, v in state.items() if k != 'teacher_fingerprint'}
     _check_fits(old, algo, 'old.pth', '')
     algo.load_state_dict(old, strict=True)
+    # resuming such a run from a checkpoint without the teacher is refused
+    # (nothing could restore it); testing it needs no teacher
+    student_only = {k: v for k, v in state.items()
+                    if not k.startswith('teacher.')}
+    with pytest.raises(ValueError, match='missing key'):
+        _check_fits(student_only, algo, 'student.pth', '')
+    _check_fits(student_only, algo, 'student.pth', '', need_teacher=False)
     # with a teacher file, checkpoints leave the teacher out
     path = str(tmp_path / 'teacher.pth')
     torch.save({'state_dict': algo.teacher.state_dict()}, path)

@@ -485,11 +485,20 @@ def _unsaved_teacher(model: Any) -> bool:
                                                      True)
 
 
-def _check_fits(state: Mapping, model: Any, path: str, purpose: str) -> None:
+def _check_fits(state: Mapping, model: Any, path: str, purpose: str,
+                need_teacher: bool = True) -> None:
+    """Refuse a checkpoint whose keys or shapes do not fit ``model``.
+
+    Teacher weights are not compared when they are not needed (testing
+    runs the student alone) or not saved (they come from ``teacher_ckpt``).
+    """
     reference = model.state_dict()
-    if _unsaved_teacher(model):  # teacher weights come from teacher_ckpt
+    if hasattr(model, 'teacher') and (not need_teacher
+                                      or _unsaved_teacher(model)):
         state = {k: v for k, v in state.items()
                  if not k.startswith('teacher.')}
+        reference = {k: v for k, v in reference.items()
+                     if not k.startswith('teacher.')}
     if 'teacher_fingerprint' in reference and \
             'teacher_fingerprint' not in state:
         # saved before checkpoints carried one; the model fills it in
@@ -624,7 +633,8 @@ def run_test(cfg: Config, checkpoint: str,
         _check_fits(
             state, _bare_model(runner), checkpoint,
             'Test it with the config it was trained with (an exported '
-            'student with the config written beside it).')
+            'student with the config written beside it).',
+            need_teacher=False)
         del state
         if out is not None:
             _dump_predictions(runner, out)
