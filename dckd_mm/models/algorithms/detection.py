@@ -20,10 +20,10 @@ import torch
 from torch import Tensor, nn
 
 __all__ = [
-    'SUPPORTED', 'roi_head_kind', 'bbox_heads', 'pyramid_strides',
-    'check_pyramid', 'resolve_pretrained', 'pretrained_cfgs',
-    'check_student_init', 'check_loaded', 'Normalisation', 'normalisation',
-    'renormalise', 'check_preprocessors'
+    'SUPPORTED', 'defining_class', 'roi_head_kind', 'bbox_heads',
+    'pyramid_strides', 'check_pyramid', 'resolve_pretrained',
+    'pretrained_cfgs', 'check_student_init', 'check_loaded',
+    'Normalisation', 'normalisation', 'renormalise', 'check_preprocessors'
 ]
 
 SUPPORTED = ('two-stage detectors whose RoI head is a StandardRoIHead '
@@ -32,7 +32,7 @@ SUPPORTED = ('two-stage detectors whose RoI head is a StandardRoIHead '
              'a softmax (CrossEntropyLoss, use_sigmoid=False)')
 
 
-def _defining_class(obj: Any, name: str) -> Optional[type]:
+def defining_class(obj: Any, name: str) -> Optional[type]:
     """The class in ``type(obj)``'s MRO that defines ``name``."""
     for cls in type(obj).__mro__:
         if name in vars(cls):
@@ -61,8 +61,8 @@ def roi_head_kind(model: nn.Module, what: str) -> str:
             f'DCKD is softmax-based; supported: {SUPPORTED}. One-stage '
             'detectors with sigmoid classifiers (RetinaNet, FCOS, ...) are '
             'refused.')
-    owners = (_defining_class(roi_head, 'bbox_loss'),
-              _defining_class(roi_head, '_bbox_forward'))
+    owners = (defining_class(roi_head, 'bbox_loss'),
+              defining_class(roi_head, '_bbox_forward'))
     if owners == (StandardRoIHead, StandardRoIHead):
         kind = 'standard'
     elif owners == (CascadeRoIHead, CascadeRoIHead):

@@ -33,11 +33,8 @@ __all__ = ['RoIDCKDDistill', 'check_softmax_roi_detector']
 _STAGES = ('all', 'last')
 
 
-def check_softmax_roi_detector(model: torch.nn.Module, what: str) -> str:
-    """``'standard'`` or ``'cascade'``, or a ``TypeError`` naming what is
-    supported (see :func:`~dckd_mm.models.algorithms.detection.
-    roi_head_kind`)."""
-    return det.roi_head_kind(model, what)
+# the name this check had before it moved to detection.py
+check_softmax_roi_detector = det.roi_head_kind
 
 
 @MODELS.register_module()
@@ -123,6 +120,7 @@ class RoIDCKDDistill(FpnTeacherDistill):
         det.check_student_init(self.student, student_from_scratch)
         if check_pyramid:
             det.check_pyramid(self.student, self.teacher)
+        self.student_norm = det.normalisation(self.data_preprocessor)
         self.teacher_norm = det.check_preprocessors(
             self.data_preprocessor, self.teacher.data_preprocessor)
         cfg = dict(roi_loss or dict(
@@ -142,7 +140,6 @@ class RoIDCKDDistill(FpnTeacherDistill):
                     source=_method_source(self.student.roi_head,
                                           '_bbox_forward'))))
         self.roi_recorders.initialize(self.student)
-        self.last_roi_logits: Dict[str, Tensor] = {}
         # a teacher that no teacher_ckpt can restore (from scratch, or
         # initialised by its own init_cfg) must stay in the checkpoints
         self.save_teacher = save_teacher or not teacher_ckpt
@@ -215,8 +212,7 @@ class RoIDCKDDistill(FpnTeacherDistill):
         shapes = [s.metainfo['img_shape'][:2] for s in data_samples or []]
         if len(shapes) != batch_inputs.shape[0]:
             shapes = [batch_inputs.shape[-2:]] * batch_inputs.shape[0]
-        return det.renormalise(batch_inputs, shapes,
-                               det.normalisation(self.data_preprocessor),
+        return det.renormalise(batch_inputs, shapes, self.student_norm,
                                self.teacher_norm)
 
     def loss(self, batch_inputs: Tensor,
@@ -288,11 +284,8 @@ class RoIDCKDDistill(FpnTeacherDistill):
                 stage, t_feats, rois)
             with torch.no_grad():
                 t_cls = t_head._bbox_forward(*args)['cls_score']
-            s_cls = out['cls_score']
-            self.last_roi_logits = dict(
-                rois=rois.detach(), student=s_cls.detach(), teacher=t_cls,
-                labels=labels)
-            losses[name] = self.roi_loss(s_cls, t_cls, labels) * weight
+            losses[name] = self.roi_loss(out['cls_score'], t_cls,
+                                         labels) * weight
         # release the recorded features until the next step
         for recorder in self.roi_recorders.recorders.values():
             recorder.reset_data_buffer()
@@ -302,7 +295,7 @@ class RoIDCKDDistill(FpnTeacherDistill):
 def _method_source(obj: Any, name: str) -> str:
     """``'module.Class.name'`` of the class in ``type(obj)``'s MRO that
     defines the method, as mmrazor's method recorders take it."""
-    owner = next(c for c in type(obj).__mro__ if name in vars(c))
+    owner = det.defining_class(obj, name)
     return f'{owner.__module__}.{owner.__name__}.{name}'
 
 
