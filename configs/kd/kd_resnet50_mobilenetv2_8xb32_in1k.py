@@ -1,10 +1,7 @@
 # KD baseline (mmrazor loss, tau 1 as mmrazor's ImageNet configs) ResNet-50 ->
-# MobileNetV2, ImageNet-1k, 8 GPUs x 32.
-_base_ = [
-    '../_base_/datasets/imagenet_bs32.py',
-    '../_base_/schedules/imagenet_bs256_120e.py',
-    '../_base_/distill/logits_kd.py',
-]
+# MobileNetV2, ImageNet-1k, 8 GPUs x 32: the ResNet-34 -> ResNet-18 config
+# with other networks.
+_base_ = ['./kd_resnet34_resnet18_8xb32_in1k.py']
 
 # Teacher checkpoint (mmpretrain keys): convert torchvision weights with
 #   python tools/model_converters/convert_torchvision_resnet.py resnet50.pth \
@@ -19,11 +16,4 @@ model = dict(
         head=dict(num_classes=1000, in_channels=1280)),
     teacher=dict(
         backbone=dict(_delete_=True, type='ResNet', depth=50),
-        head=dict(num_classes=1000, in_channels=2048)),
-    distiller=dict(
-        distill_losses=dict(
-            loss_kd=dict(type='KLDivergence', tau=1, loss_weight=1.0)),
-        loss_forward_mappings=dict(
-            loss_kd=dict(
-                preds_S=dict(from_student=True, recorder='fc'),
-                preds_T=dict(from_student=False, recorder='fc')))))
+        head=dict(num_classes=1000, in_channels=2048)))
