@@ -1,5 +1,6 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
 """Tiny data and checkpoints in the real formats, made by the tests."""
+import itertools
 import os
 import os.path as osp
 import pickle
@@ -8,6 +9,18 @@ from typing import Optional
 import numpy as np
 import torch
 from mmengine.config import Config
+
+_RUNS = itertools.count()
+
+
+def run_name(prefix: str) -> str:
+    """An experiment name no other run in this process has had.
+
+    mmengine keeps one logger and one visualizer per experiment name for the
+    whole process; a run that reuses a name writes its config and scalars
+    into the earlier run's work dir, which pytest may already have deleted.
+    ``id()`` values and ``tmp_path`` names can repeat, a counter cannot."""
+    return f'{prefix}_{os.getpid()}_{next(_RUNS)}'
 
 
 def write_cifar100(root: str, n_train: int = 4, n_test: int = 4,

@@ -15,7 +15,8 @@ from mmengine.runner import Runner
 
 import dckd_mm  # noqa: F401
 from dckd_mm.models.zoo import CIFAR_ZOO, cifar_classifier_cfg
-from tests.helpers import save_teacher_ckpt, tiny_run_cfg, write_cifar100
+from tests.helpers import (run_name, save_teacher_ckpt, tiny_run_cfg,
+                           write_cifar100)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 ALL = sorted(p for p in glob.glob(osp.join(ROOT, 'configs', '*', '*.py'))
@@ -75,7 +76,7 @@ def test_config_trains_one_iteration(config, cifar_root, tmp_path):
         ckpt = str(tmp_path / 'teacher.pth')
         save_teacher_ckpt(cfg.model.teacher.to_dict(), ckpt)
         cfg.model.teacher_ckpt = ckpt
-    cfg.experiment_name = f'cfg_{osp.basename(config)}_{id(tmp_path)}'
+    cfg.experiment_name = run_name('cfg')
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert runner.iter == 1

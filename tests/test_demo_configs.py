@@ -11,7 +11,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import dckd_mm  # noqa: F401
-from tests.helpers import save_teacher_ckpt
+from tests.helpers import run_name, save_teacher_ckpt
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'demo', '*.py')))
@@ -38,7 +38,7 @@ def test_config_trains_one_iteration(config, tmp_path):
     cfg.train_cfg = dict(by_epoch=True, max_epochs=1, val_interval=1)
     cfg.default_hooks.logger.interval = 1
     cfg.log_level = 'WARNING'
-    cfg.experiment_name = f'demo_cfg_{name}_{id(tmp_path)}'
+    cfg.experiment_name = run_name(f'demo_cfg_{name}')
     distill = 'teacher' in cfg.model
     if distill:
         assert cfg.model.teacher.head.num_classes == classes

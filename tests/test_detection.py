@@ -18,7 +18,7 @@ from mmengine.runner import Runner
 from PIL import Image
 
 import dckd_mm  # noqa: F401
-from tests.helpers import build_model
+from tests.helpers import build_model, run_name
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '*', '*_coco.py')))
@@ -138,7 +138,9 @@ def tiny(config: str, root: str, work_dir: str, teacher_ckpt: str,
                                         by_epoch=False)
     cfg.default_hooks.logger = dict(type='LoggerHook', interval=1)
     cfg.log_level = 'WARNING'
-    cfg.experiment_name = f'det_{osp.basename(work_dir)}_{id(cfg)}'
+    cfg.experiment_name = run_name('det')
+    # mmdet's default_runtime fixes the visualizer's name ('visualizer')
+    cfg.visualizer.name = cfg.experiment_name
     return cfg
 
 

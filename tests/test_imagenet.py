@@ -18,7 +18,7 @@ import dckd_mm  # noqa: F401
 from dckd_mm.apis.launch import preflight
 from dckd_mm.datasets import DatasetError
 from dckd_mm.utils.convert import torchvision_resnet_cfg
-from tests.helpers import build_model, run_tool, save_teacher_ckpt
+from tests.helpers import build_model, run_name, run_tool, save_teacher_ckpt
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONVERTER = 'tools/model_converters/convert_torchvision_resnet.py'
@@ -91,7 +91,7 @@ def test_config_trains_and_predicts(config, imagenet_root, tmp_path):
     ckpt = str(tmp_path / 'teacher.pth')
     save_teacher_ckpt(cfg.model.teacher.to_dict(), ckpt)
     cfg.model.teacher_ckpt = ckpt
-    cfg.experiment_name = f'imagenet_{osp.basename(config)}'
+    cfg.experiment_name = run_name('imagenet')
     runner = Runner.from_cfg(cfg)
     runner.train()
     hub = runner.message_hub.log_scalars

@@ -18,7 +18,7 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 import dckd_mm
-from tests.helpers import save_teacher_ckpt
+from tests.helpers import run_name, save_teacher_ckpt
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 PKG = osp.dirname(osp.abspath(dckd_mm.__file__)) + osp.sep
@@ -74,7 +74,7 @@ def test_training_step_has_no_host_sync(config, tmp_path, monkeypatch):
     cfg = Config.fromfile(osp.join(ROOT, config))
     cfg.work_dir = str(tmp_path)
     cfg.log_level = 'WARNING'
-    cfg.experiment_name = f'sync_{osp.basename(config)}_{id(tmp_path)}'
+    cfg.experiment_name = run_name('sync')
     ckpt = str(tmp_path / 'teacher.pth')
     save_teacher_ckpt(cfg.model.teacher.to_dict(), ckpt)
     cfg.model.teacher_ckpt = ckpt

@@ -13,7 +13,7 @@ from mmengine.config import Config
 import dckd_mm  # noqa: F401
 from dckd_mm.apis import is_user_error, load_config
 from dckd_mm.apis.launch import check_loss_options, check_teacher, preflight
-from tests.helpers import run_tool, save_teacher_ckpt, write_cifar100
+from tests.helpers import run_name, run_tool, save_teacher_ckpt, write_cifar100
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 DIGITS = osp.join(ROOT, 'configs/demo/dckd_resnet20_resnet8_1xb64_digits.py')
@@ -240,7 +240,7 @@ def test_project_value_errors_are_clear(trained, tmp_path, option, message):
     # in-process runs share mmengine's visualizer per experiment name
     res = run_tool('tools/train.py', trained['cfg'], '--work-dir', str(work),
                    '--cfg-options', option,
-                   f'experiment_name={tmp_path.name}')
+                   f'experiment_name={run_name("reliability")}')
     assert res.returncode == 2, res.stderr[-2000:]
     assert res.stderr.startswith('error: ') and message in res.stderr
     assert 'Traceback' not in res.stderr

@@ -5,11 +5,12 @@ import pickle
 
 import pytest
 import torch
+from mmengine.config import Config
 from mmengine.runner import Runner
 
 import dckd_mm  # noqa: F401
 from dckd_mm.apis import load_config
-from tests.helpers import (run_tool, save_teacher_ckpt, tiny_run_cfg,
+from tests.helpers import (run_name, run_tool, save_teacher_ckpt, tiny_run_cfg,
                            write_cifar100)
 
 CFG = 'configs/dckd/res32x4_res8x4_cifar100.py'
@@ -74,7 +75,7 @@ def tiny(tmp_path_factory):
     teacher = str(tmp / 'teacher.pth')
     save_teacher_ckpt(cfg.model.teacher.to_dict(), teacher)
     cfg.model.teacher_ckpt = teacher
-    cfg.experiment_name = 'tool_flags'
+    cfg.experiment_name = run_name('tool_flags')
     runner = Runner.from_cfg(cfg)
     ckpt = str(tmp / 'model.pth')
     torch.save({'state_dict': runner.model.state_dict(), 'meta': {}}, ckpt)
@@ -119,3 +120,17 @@ def test_runs_of_one_config_get_their_own_logger_and_visualizer():
     b = load_config(CFG, work_dir='work_dirs/b')
     assert a.experiment_name != b.experiment_name
     assert a.experiment_name.startswith('res32x4_res8x4_cifar100_')
+
+
+def test_detection_runs_get_their_own_visualizer():
+    """mmdet's default_runtime names its visualizer 'visualizer': without
+    the rename every detection run in a process (train, then test) shared
+    the first run's instance and wrote into its, possibly deleted, log
+    dir."""
+    det = ('configs/dckd/dckd_faster-rcnn-r101-fpn_faster-rcnn-r18-fpn_'
+           '8xb2-1x_coco.py')
+    assert Config.fromfile(det).visualizer.name == 'visualizer'
+    a = load_config(det, work_dir='work_dirs/a')
+    b = load_config(det, work_dir='work_dirs/b')
+    assert a.visualizer.name == a.experiment_name
+    assert b.visualizer.name == b.experiment_name != a.experiment_name

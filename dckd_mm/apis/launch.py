@@ -169,6 +169,11 @@ def load_config(config: str,
         # run's, possibly removed, work dir)
         cfg.experiment_name = (f'{osp.splitext(osp.basename(config))[0]}_'
                                f'{time.time_ns()}')
+        # mmdet's default_runtime names its visualizer 'visualizer', which
+        # would keep it shared across runs whatever the experiment name
+        if isinstance(cfg.get('visualizer'), Mapping) and \
+                cfg.visualizer.get('name') is not None:
+            cfg.visualizer.name = cfg.experiment_name
     if teacher_ckpt is not None:
         if not _is_distillation(cfg):
             raise ValueError(

@@ -11,7 +11,7 @@ from torch import nn
 
 import dckd_mm  # noqa: F401
 from dckd_mm.engine import GradCosineHook, gradient_cosine
-from tests.helpers import save_teacher_ckpt
+from tests.helpers import run_name, save_teacher_ckpt
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -67,7 +67,7 @@ def test_hook_records_without_touching_training(tmp_path):
         cfg.train_cfg = dict(by_epoch=True, max_epochs=1, val_interval=1)
         cfg.log_level = 'WARNING'
         cfg.randomness = dict(seed=0, deterministic=True)
-        cfg.experiment_name = f'hook{int(with_hook)}_{id(tmp_path)}'
+        cfg.experiment_name = run_name(f'hook{int(with_hook)}')
         if with_hook:
             cfg.custom_hooks = [dict(type='GradCosineHook', interval=1)]
         runner = Runner.from_cfg(cfg)

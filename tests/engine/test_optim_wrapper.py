@@ -8,7 +8,7 @@ from mmengine.runner import Runner
 import dckd_mm  # noqa: F401
 from dckd_mm.apis import load_config
 from dckd_mm.engine import CPUBF16OptimWrapper
-from tests.helpers import save_teacher_ckpt
+from tests.helpers import run_name, save_teacher_ckpt
 
 
 def test_context_runs_bf16_autocast():
@@ -33,7 +33,7 @@ def test_bf16_distillation_run_is_finite(tmp_path):
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook',
                                         interval=1000)
     cfg.log_level = 'WARNING'
-    cfg.experiment_name = 'bf16_run'
+    cfg.experiment_name = run_name('bf16')
     runner = Runner.from_cfg(cfg)
     runner.train()
     assert isinstance(runner.optim_wrapper, CPUBF16OptimWrapper)

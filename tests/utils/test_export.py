@@ -12,7 +12,7 @@ from mmengine.runner import Runner
 import dckd_mm  # noqa: F401
 from dckd_mm.compat import safe_load
 from dckd_mm.utils.export import verify_export
-from tests.helpers import (build_model, run_tool, save_teacher_ckpt,
+from tests.helpers import (build_model, run_name, run_tool, save_teacher_ckpt,
                            tiny_run_cfg, write_cifar100)
 
 CONFIGS = {
@@ -32,7 +32,7 @@ def test_export_round_trip(kind, tmp_path):
     ckpt = str(tmp_path / 'teacher.pth')
     save_teacher_ckpt(cfg.model.teacher.to_dict(), ckpt)
     cfg.model.teacher_ckpt = ckpt
-    cfg.experiment_name = f'export_{kind}'
+    cfg.experiment_name = run_name(f'export_{kind}')
     runner = Runner.from_cfg(cfg)
     runner.train()
     dump = str(tmp_path / 'distill.py')
