@@ -1,7 +1,9 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
 import os
 import os.path as osp
+import shutil
 import sys
+import tempfile
 
 import pytest
 import torch
@@ -29,3 +31,27 @@ _mmengine_config.FormatCode = lambda text, **kwargs: (text, False)
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+# The detection tests save checkpoints of real-size detectors. With a
+# passed test's tmp_path deleted at once (setup.cfg), the suite peaked at
+# 1.0 GB under pytest's temporary folder (it had been 11 GB, plus the last
+# two sessions' folders). Ask for 3 GB: with too little, the tests after the
+# disk fills fail by the hundred with "No space left on device"; stop
+# before the first one instead.
+NEED_GB = 3.0
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    where = session.config.option.basetemp or os.environ.get(
+        'PYTEST_DEBUG_TEMPROOT') or tempfile.gettempdir()
+    where = osp.abspath(where)
+    while not osp.isdir(where):
+        where = osp.dirname(where)
+    free = shutil.disk_usage(where).free / 2**30
+    if free < NEED_GB:
+        pytest.exit(
+            f'only {free:.1f} GB free under {where}; the test suite needs '
+            f'about {NEED_GB:.0f} GB there for its temporary checkpoints. '
+            'Free some space, or point the tests elsewhere with TMPDIR=<dir> '
+            'or `pytest --basetemp=<dir>`.', returncode=4)

@@ -737,7 +737,8 @@ def test_two_processes_match_one(coco_root, tmp_path):
     cfg.model.architecture.train_cfg.rcnn.sampler.num = 512
     path = str(tmp_path / 'det.py')
     cfg.dump(path)
-    env = dict(os.environ, PYTHON=sys.executable,
+    # TMPDIR: torchrun's per-run folders go with the test's, not into /tmp
+    env = dict(os.environ, PYTHON=sys.executable, TMPDIR=str(tmp_path),
                PORT=str(random.randint(20000, 32000)))
     two = subprocess.run(
         ['bash', 'tools/dist_train.sh', path, '2', '--work-dir',

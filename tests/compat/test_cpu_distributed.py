@@ -56,7 +56,8 @@ def test_two_processes_match_one(tmp_path):
     from mmengine.config import Config
     save_teacher_ckpt(Config.fromfile(str(cfg_path)).model.teacher.to_dict(),
                       teacher)
-    env = dict(os.environ, PYTHON=sys.executable,
+    # TMPDIR: torchrun's per-run folders go with the test's, not into /tmp
+    env = dict(os.environ, PYTHON=sys.executable, TMPDIR=str(tmp_path),
                PORT=str(random.randint(20000, 32000)))
     two = subprocess.run(
         ['bash', 'tools/dist_train.sh', str(cfg_path), '2', '--work-dir',

@@ -37,10 +37,11 @@ def write_config(tmp_path, extra: str = '') -> str:
     return str(path)
 
 
-def run(args: list, cwd: str, timeout: int) -> tuple:
+def run(args: list, cwd: str, timeout: int, tmp_dir: str) -> tuple:
     """Run ``args`` in its own session; on timeout kill the whole group
-    (torchrun and its workers) and return returncode None."""
-    env = dict(os.environ, PYTHON=sys.executable,
+    (torchrun and its workers) and return returncode None. torchrun's
+    temporary folders go to ``tmp_dir`` (the test's), not into /tmp."""
+    env = dict(os.environ, PYTHON=sys.executable, TMPDIR=tmp_dir,
                PORT=str(random.randint(20000, 32000)))
     start = time.perf_counter()
     proc = subprocess.Popen(args, cwd=cwd, env=env, text=True,
@@ -68,7 +69,8 @@ def test_one_failing_rank_ends_the_job(tmp_path):
         "env_cfg = dict(dist_cfg=dict(backend='gloo'))\n")
     code, _, err, seconds = run(
         ['bash', 'tools/dist_train.sh', cfg, '2', '--work-dir',
-         str(tmp_path / 'w')], ROOT, timeout=150)
+         str(tmp_path / 'w')], ROOT, timeout=150,
+        tmp_dir=str(tmp_path))
     assert code is not None, f'hung for {seconds:.0f} s: {err[-2000:]}'
     assert code != 0
     assert 'No space left on device' in err
@@ -82,7 +84,7 @@ def test_dist_train_relative_paths_and_gloo_on_cpu(tmp_path):
     write_config(tmp_path)
     script = osp.join(ROOT, 'tools', 'dist_train.sh')
     code, _, err, _ = run(['bash', script, 'cfg.py', '2', '--work-dir', 'w'],
-                          str(tmp_path), timeout=300)
+                          str(tmp_path), timeout=300, tmp_dir=str(tmp_path))
     assert code == 0, err[-3000:]
     assert osp.isfile(tmp_path / 'w' / 'epoch_1.pth')
     if not torch.cuda.is_available():
@@ -92,8 +94,8 @@ def test_dist_train_relative_paths_and_gloo_on_cpu(tmp_path):
 def test_dist_train_usage_errors(tmp_path):
     script = osp.join(ROOT, 'tools', 'dist_train.sh')
     code, _, err, _ = run(['bash', script, 'missing.py', '2'], str(tmp_path),
-                          timeout=60)
+                          timeout=60, tmp_dir=str(tmp_path))
     assert code == 2 and 'missing.py does not exist' in err
     code, _, err, _ = run(['bash', script, 'missing.py', 'two'],
-                          str(tmp_path), timeout=60)
+                          str(tmp_path), timeout=60, tmp_dir=str(tmp_path))
     assert code == 2 and 'usage' in err
