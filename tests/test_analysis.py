@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from lib.analysis import similarity_matrix
 from mmengine.config import Config
 
 import dckd_mm  # noqa: F401
 from tests.helpers import build_model, run_tool, save_teacher_ckpt
+from lib.analysis import similarity_matrix
 
 STUDENT = 'configs/demo/resnet8_1xb64_digits.py'
 SIMKD = 'configs/demo/dckd_resnet20_resnet8_1xb64_digits.py'

@@ -6,11 +6,11 @@ import os.path as osp
 
 import pytest
 import yaml
-from lib.compare import (CLAIMS, Progress, _run_output, claims_table,
-                         load_config_sets, run_comparison)
 from mmengine.config import Config
 
 import dckd_mm  # noqa: F401
+from lib.compare import (CLAIMS, Progress, _run_output, claims_table,
+                         load_config_sets, run_comparison)
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SETS = osp.join(ROOT, 'tools', 'analysis_tools', 'config_sets.yml')

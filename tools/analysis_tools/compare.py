@@ -20,14 +20,12 @@ from mmengine.config import DictAction
 
 import dckd_mm  # noqa: F401
 from dckd_mm.apis import USER_ERRORS
+# lib/ (the experiment code of these tools) imports as `lib`: python
+# puts a script's own folder first on sys.path
+from lib.compare import (claims_table, format_table, load_config_sets,
+                         run_comparison, save_results)
 
-# the experiment code beside these tools (tools/analysis_tools/lib)
 HERE = osp.dirname(osp.abspath(__file__))
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
-from lib.compare import (claims_table, format_table,  # noqa: E402
-                         load_config_sets, run_comparison, save_results)
-
 SETS = osp.join(HERE, 'config_sets.yml')
 
 

@@ -26,12 +26,9 @@ import torch
 
 import dckd_mm  # noqa: F401
 from dckd_mm.apis import USER_ERRORS
-
-# the experiment code beside these tools (tools/analysis_tools/lib)
-HERE = osp.dirname(osp.abspath(__file__))
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
-from lib.compare import Progress, train_method, train_teacher  # noqa: E402
+# lib/ (the experiment code of these tools) imports as `lib`: python
+# puts a script's own folder first on sys.path
+from lib.compare import Progress, train_method, train_teacher
 
 METHODS = [
     ('SimKD + KD',

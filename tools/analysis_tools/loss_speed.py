@@ -20,13 +20,12 @@ import sys
 import torch
 
 import dckd_mm  # noqa: F401
+# lib/ (the experiment code of these tools) imports as `lib`: python
+# puts a script's own folder first on sys.path
+from lib.loss_speed import (format_speed_table, format_step_table, sync_check,
+                            time_losses, time_steps)
 
-# the experiment code beside these tools (tools/analysis_tools/lib)
 HERE = osp.dirname(osp.abspath(__file__))
-if HERE not in sys.path:
-    sys.path.insert(0, HERE)
-from lib.loss_speed import (format_speed_table, format_step_table,  # noqa
-                            sync_check, time_losses, time_steps)
 
 ROOT = osp.dirname(osp.dirname(HERE))
 
