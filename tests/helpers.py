@@ -1,5 +1,6 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
 """Tiny data and checkpoints in the real formats, made by the tests."""
+import copy
 import itertools
 import os
 import os.path as osp
@@ -57,11 +58,13 @@ def build_model(cfg: dict, scope: str = 'mmpretrain') -> torch.nn.Module:
     return _build(cfg, scope)
 
 
-def save_teacher_ckpt(model_cfg: dict, path: str,
-                      seed: int = 0) -> torch.nn.Module:
-    """Random-weight teacher saved as an mmengine-style checkpoint."""
+def save_teacher_ckpt(model_cfg: dict, path: str, seed: int = 0,
+                      scope: str = 'mmpretrain') -> torch.nn.Module:
+    """Random-weight teacher saved as an mmengine-style checkpoint.
+    ``model_cfg`` is left as it was (a ``ConfigDict`` for mmdet, which reads
+    ``train_cfg.rpn`` and the like as attributes)."""
     torch.manual_seed(seed)
-    teacher = build_model(model_cfg)
+    teacher = build_model(copy.deepcopy(model_cfg), scope)
     torch.save({'state_dict': teacher.state_dict(), 'meta': {}}, path)
     return teacher
 

@@ -18,7 +18,7 @@ from mmengine.runner import Runner
 from PIL import Image
 
 import dckd_mm  # noqa: F401
-from tests.helpers import build_model, run_name
+from tests.helpers import build_model, run_name, save_teacher_ckpt
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '*', '*_coco.py')))
@@ -150,12 +150,10 @@ def coco_root(tmp_path_factory):
 
 
 def teacher_file(cfg: Config, path: str) -> dict:
-    model = copy.deepcopy(cfg.model.teacher)
-    torch.manual_seed(0)
-    teacher = build_model(model, 'mmdet')
-    state = teacher.state_dict()
-    torch.save({'state_dict': state}, path)
-    return state
+    """The teacher of ``cfg`` with random weights, saved to ``path``; its
+    state dict."""
+    return save_teacher_ckpt(cfg.model.teacher, path,
+                             scope='mmdet').state_dict()
 
 
 def _raw_batch(cfg: Config) -> dict:
