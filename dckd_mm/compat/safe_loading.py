@@ -30,6 +30,8 @@ from typing import Any, Callable, Iterable, List, Optional, Set, Union
 
 import torch
 
+from ..errors import CorruptCheckpointError, UntrustedCheckpointError
+
 __all__ = [
     'UntrustedCheckpointError', 'CorruptCheckpointError', 'safe_load',
     'mmengine_safe_globals', 'install', 'is_installed'
@@ -38,12 +40,6 @@ __all__ = [
 _HISTORY_BUFFER_METHODS = frozenset({'min', 'max', 'current', 'mean'})
 
 
-class UntrustedCheckpointError(pickle.UnpicklingError):
-    """A checkpoint asks to run a callable that is not allow-listed."""
-
-
-class CorruptCheckpointError(ValueError):
-    """A checkpoint file is truncated or not a checkpoint at all."""
 
 
 def _history_buffer_getattr(obj: Any, name: str) -> Callable:

@@ -25,6 +25,8 @@ from mmpretrain.datasets import BaseDataset
 from mmpretrain.datasets.categories import CIFAR100_CATEGORIES
 from mmpretrain.registry import DATASETS
 
+from ..errors import DatasetError
+
 __all__ = ['SafeCIFAR100', 'restricted_pickle_load', 'DatasetError']
 
 CIFAR100_URL = 'https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz'
@@ -34,8 +36,6 @@ _MD5 = {
 }
 
 
-class DatasetError(RuntimeError):
-    """A dataset is missing, corrupt or inconsistent."""
 
 
 class _RestrictedUnpickler(pickle.Unpickler):

@@ -26,6 +26,7 @@ from mmengine.config import Config
 from torch import Tensor
 
 from ..compat.safe_loading import safe_load
+from ..errors import ConversionError
 from ..models.zoo import (CIFAR_ZOO, cifar_classifier_cfg, simkd_student_cfg,
                           simkd_tap)
 from .checkpoint import describe_mismatch, extract_state_dict
@@ -47,8 +48,6 @@ UPSTREAM_CIFAR100_STD = [0.2675 * 255, 0.2565 * 255, 0.2761 * 255]
 _RTOL = 1e-4
 
 
-class ConversionError(ValueError):
-    """The source does not convert exactly to the target architecture."""
 
 
 def load_foreign_checkpoint(path: str) -> Mapping[str, Any]:
