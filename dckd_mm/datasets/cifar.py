@@ -36,8 +36,6 @@ _MD5 = {
 }
 
 
-
-
 class _RestrictedUnpickler(pickle.Unpickler):
     _ALLOWED = {
         ('numpy.core.multiarray', '_reconstruct'),
