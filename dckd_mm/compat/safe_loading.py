@@ -40,8 +40,6 @@ __all__ = [
 _HISTORY_BUFFER_METHODS = frozenset({'min', 'max', 'current', 'mean'})
 
 
-
-
 def _history_buffer_getattr(obj: Any, name: str) -> Callable:
     """``getattr`` limited to ``HistoryBuffer``'s statistics methods."""
     from mmengine.logging import HistoryBuffer
