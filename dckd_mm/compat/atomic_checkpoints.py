@@ -30,12 +30,22 @@ import os.path as osp
 import re
 from typing import Any, Callable, List, Optional, Tuple
 
+from .registry import Fix, Patches
+
 __all__ = [
     'install', 'uninstall', 'atomic_save_checkpoint', 'robust_find_latest',
-    'is_resumable', 'numbered_checkpoints'
+    'is_resumable', 'numbered_checkpoints', 'needed', 'FIX'
 ]
 
-_ORIGINAL: dict = {}
+_PATCHES = Patches()
+
+
+def _original(name: str) -> Callable:
+    """mmengine's own function, whether or not the fix is installed."""
+    import mmengine.runner.checkpoint as ckpt
+    from mmengine.hooks import CheckpointHook
+    owner = CheckpointHook if name.startswith('_save') else ckpt
+    return _PATCHES.original(owner, name)
 
 
 def _is_local(path: str) -> bool:
@@ -48,8 +58,8 @@ def atomic_save_checkpoint(checkpoint: dict, filename: str,
     """mmengine's ``save_checkpoint``, made atomic for local files (with
     ``dckd_mm.utils.checkpoint.atomic_save``)."""
     if not _is_local(filename) or file_client_args or backend_args:
-        return _ORIGINAL['save'](checkpoint, filename, file_client_args,
-                                 backend_args)
+        return _original('save_checkpoint')(
+            checkpoint, filename, file_client_args, backend_args)
     # imported here: dckd_mm.utils.checkpoint imports this package
     from ..utils.checkpoint import atomic_save
     atomic_save(checkpoint, filename)
@@ -94,7 +104,7 @@ def robust_find_latest(path: str) -> Optional[str]:
     candidates: resuming from them would reset the optimizer's momentum and
     move the learning-rate schedule.
     """
-    found = _ORIGINAL['find'](path)
+    found = _original('find_latest_checkpoint')(path)
     if found and osp.isfile(found):
         return found
     for name in numbered_checkpoints(path):
@@ -194,12 +204,35 @@ def save_best_checkpoint(self: Any, runner: Any, metrics: dict) -> None:
     """``CheckpointHook._save_best_checkpoint`` that deletes the previous
     ``best_*.pth`` only after the new one is complete."""
     with _DeferredRemoval(self):
-        _ORIGINAL['best'](self, runner, metrics)
+        _original('_save_best_checkpoint')(self, runner, metrics)
 
 
-def _patch(module: Any, name: str, new: Callable) -> None:
-    if getattr(module, name, None) is not new:
-        setattr(module, name, new)
+def needed() -> Optional[str]:
+    """Feature test, on a temporary folder: does mmengine's
+    ``save_checkpoint`` overwrite a checkpoint in place (a kill mid-write
+    truncates it), and does its ``find_latest_checkpoint`` give up on an
+    empty ``last_checkpoint``?"""
+    import os
+    import tempfile
+    reasons = []
+    with tempfile.TemporaryDirectory() as tmp:
+        path = osp.join(tmp, 'epoch_1.pth')
+        save = _original('save_checkpoint')
+        save({'probe': 1}, path)
+        first = os.stat(path).st_ino
+        save({'probe': 2}, path)
+        if os.stat(path).st_ino == first:
+            reasons.append(
+                "mmengine's save_checkpoint rewrites the file in place: a "
+                'kill during the write leaves a truncated checkpoint')
+        with open(osp.join(tmp, 'last_checkpoint'), 'w'):
+            pass
+        if not _original('find_latest_checkpoint')(tmp):
+            reasons.append(
+                "mmengine's find_latest_checkpoint finds nothing when "
+                'last_checkpoint is empty, although a complete checkpoint '
+                'is there')
+    return '; '.join(reasons) or None
 
 
 def install() -> None:
@@ -208,29 +241,25 @@ def install() -> None:
     import mmengine.runner.checkpoint as ckpt
     import mmengine.runner.runner as runner_mod
     from mmengine.hooks import CheckpointHook
-    _ORIGINAL.setdefault('save', ckpt.save_checkpoint)
-    _ORIGINAL.setdefault('find', ckpt.find_latest_checkpoint)
-    _ORIGINAL.setdefault('step', CheckpointHook._save_checkpoint_with_step)
-    _ORIGINAL.setdefault('best', CheckpointHook._save_best_checkpoint)
-    CheckpointHook._save_checkpoint_with_step = save_checkpoint_with_step
-    CheckpointHook._save_best_checkpoint = save_best_checkpoint
+    _PATCHES.set(CheckpointHook, '_save_checkpoint_with_step',
+                 save_checkpoint_with_step)
+    _PATCHES.set(CheckpointHook, '_save_best_checkpoint',
+                 save_best_checkpoint)
     for module in (ckpt, runner_mod, runner_pkg):
-        _patch(module, 'save_checkpoint', atomic_save_checkpoint)
+        _PATCHES.set(module, 'save_checkpoint', atomic_save_checkpoint)
     for module in (ckpt, runner_mod):
-        _patch(module, 'find_latest_checkpoint', robust_find_latest)
+        _PATCHES.set(module, 'find_latest_checkpoint', robust_find_latest)
 
 
 def uninstall() -> None:
-    """Restore mmengine's originals (for tests)."""
-    import mmengine.runner as runner_pkg
-    import mmengine.runner.checkpoint as ckpt
-    import mmengine.runner.runner as runner_mod
-    from mmengine.hooks import CheckpointHook
-    if not _ORIGINAL:
-        return
-    CheckpointHook._save_checkpoint_with_step = _ORIGINAL['step']
-    CheckpointHook._save_best_checkpoint = _ORIGINAL['best']
-    for module in (ckpt, runner_mod, runner_pkg):
-        setattr(module, 'save_checkpoint', _ORIGINAL['save'])
-    for module in (ckpt, runner_mod):
-        setattr(module, 'find_latest_checkpoint', _ORIGINAL['find'])
+    """Restore mmengine's originals."""
+    _PATCHES.restore()
+
+
+FIX = Fix(
+    name='atomic_checkpoints',
+    summary='checkpoints and last_checkpoint are written all-or-nothing, '
+    'rotation deletes last, resume falls back to the newest complete one',
+    needed=needed,
+    install=install,
+    uninstall=uninstall)

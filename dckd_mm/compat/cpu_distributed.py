@@ -8,47 +8,74 @@ driver" on a machine without a GPU; and ``Runner.wrap_model`` builds
 for a module on the CPU. Both fixes apply only in that situation: with a GPU
 mmengine's code runs unchanged.
 """
-from typing import Any
+import inspect
+from typing import Any, Optional
 
 import torch
 
-__all__ = ['install', 'uninstall']
+from .registry import Fix, Patches
 
-_ORIGINAL: dict = {}
+__all__ = ['install', 'uninstall', 'needed', 'FIX']
+
+_PATCHES = Patches()
 
 
 def _init_dist_pytorch(backend: str, init_backend: str = 'torch',
                        **kwargs: Any) -> None:
     if torch.cuda.is_available() or init_backend != 'torch':
-        return _ORIGINAL['init'](backend, init_backend=init_backend,
-                                 **kwargs)
+        import mmengine.dist.utils as dist_utils
+        original = _PATCHES.original(dist_utils, '_init_dist_pytorch')
+        return original(backend, init_backend=init_backend, **kwargs)
     torch.distributed.init_process_group(backend=backend, **kwargs)
 
 
 def _ddp_init(self: Any, module: torch.nn.Module, detect_anomalous_params:
               bool = False, **kwargs: Any) -> None:
+    from mmengine.model import MMDistributedDataParallel
     params = list(module.parameters())
     if params and params[0].device.type == 'cpu':
         kwargs.pop('device_ids', None)
         kwargs.pop('output_device', None)
-    _ORIGINAL['ddp'](self, module=module,
-                     detect_anomalous_params=detect_anomalous_params,
-                     **kwargs)
+    original = _PATCHES.original(MMDistributedDataParallel, '__init__')
+    original(self, module=module,
+             detect_anomalous_params=detect_anomalous_params, **kwargs)
+
+
+def needed() -> Optional[str]:
+    """Feature test: no GPU here, and mmengine's ``_init_dist_pytorch``
+    calls ``torch.cuda.set_device`` (which fails without one)."""
+    if torch.cuda.is_available():
+        return None
+    import mmengine.dist.utils as dist_utils
+    original = _PATCHES.original(dist_utils, '_init_dist_pytorch')
+    try:
+        source = inspect.getsource(original)
+    except (OSError, TypeError):  # pragma: no cover - no source shipped
+        source = 'set_device'
+    if 'set_device' not in source:
+        return None
+    return ('no GPU is visible and mmengine\'s _init_dist_pytorch calls '
+            'torch.cuda.set_device: `--launcher pytorch` would fail with '
+            '"Found no NVIDIA driver"')
 
 
 def install() -> None:
+    """Patch mmengine's process-group start and DDP wrapper."""
     import mmengine.dist.utils as dist_utils
     from mmengine.model import MMDistributedDataParallel
-    if 'init' not in _ORIGINAL:
-        _ORIGINAL['init'] = dist_utils._init_dist_pytorch
-        _ORIGINAL['ddp'] = MMDistributedDataParallel.__init__
-    dist_utils._init_dist_pytorch = _init_dist_pytorch
-    MMDistributedDataParallel.__init__ = _ddp_init
+    _PATCHES.set(dist_utils, '_init_dist_pytorch', _init_dist_pytorch)
+    _PATCHES.set(MMDistributedDataParallel, '__init__', _ddp_init)
 
 
 def uninstall() -> None:
-    import mmengine.dist.utils as dist_utils
-    from mmengine.model import MMDistributedDataParallel
-    if _ORIGINAL:
-        dist_utils._init_dist_pytorch = _ORIGINAL['init']
-        MMDistributedDataParallel.__init__ = _ORIGINAL['ddp']
+    """Restore mmengine's originals."""
+    _PATCHES.restore()
+
+
+FIX = Fix(
+    name='cpu_distributed',
+    summary='`--launcher pytorch` with gloo works on machines without a '
+    'GPU',
+    needed=needed,
+    install=install,
+    uninstall=uninstall)

@@ -20,9 +20,12 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, Callable, Iterator, NoReturn, Optional, Sequence
 
+from ..errors import UnsupportedHostError
+from .registry import Fix
+
 __all__ = [
     'TARGET', 'QuantizationUnavailableError', 'install', 'uninstall',
-    'is_substituted'
+    'is_substituted', 'needed', 'missing_torch_names', 'FIX'
 ]
 
 TARGET = 'mmrazor.structures.quantization.backend_config'
@@ -41,7 +44,7 @@ _PUBLIC_FUNCTIONS = (
 )
 
 
-class QuantizationUnavailableError(RuntimeError):
+class QuantizationUnavailableError(UnsupportedHostError, RuntimeError):
     """mmrazor's quantization backend configs failed to import."""
 
 
@@ -134,6 +137,50 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 _FINDER = _Finder()
 
+# The torch names that mmrazor 1.0.0's backend configs import or call at
+# import time (read from its ``common_operator_config_utils.py``). When all
+# of them exist, mmrazor imports on its own and the fix stays out.
+_TORCH_NAMES = (
+    ('torch.ao.quantization.fuser_method_mappings', 'reverse2'),
+    ('torch.ao.quantization.fuser_method_mappings', 'reverse3'),
+    ('torch.ao.quantization.fuser_method_mappings',
+     'reverse_sequential_wrapper2'),
+    ('torch.ao.quantization.qconfig_mapping',
+     '_FIXED_QPARAMS_OP_TO_OBSERVER'),
+    ('torch.ao.quantization.backend_config.BackendPatternConfig',
+     '_set_overwrite_output_fake_quantize'),
+)
+
+
+def missing_torch_names() -> list:
+    """The names of :data:`_TORCH_NAMES` the running torch lacks."""
+    import importlib
+    missing = []
+    for owner, name in _TORCH_NAMES:
+        module_name, _, attr = owner.rpartition('.')
+        try:
+            try:
+                obj = importlib.import_module(owner)
+            except ImportError:
+                obj = getattr(importlib.import_module(module_name), attr)
+            getattr(obj, name)
+        except (ImportError, AttributeError):
+            missing.append(f'{owner}.{name}')
+    return missing
+
+
+def needed() -> Optional[str]:
+    """Feature test: does the running torch lack what mmrazor's backend
+    configs use at import time?"""
+    missing = missing_torch_names()
+    if not missing:
+        return None
+    import torch
+    return (f'torch {torch.__version__} lacks {", ".join(missing[:3])}'
+            f'{" ..." if len(missing) > 3 else ""}, which mmrazor 1.0\'s '
+            'quantization backend configs use at import time: without the '
+            'fix `import mmrazor.models` fails')
+
 
 def install() -> None:
     """Put the finder first on ``sys.meta_path`` (idempotent)."""
@@ -142,7 +189,7 @@ def install() -> None:
 
 
 def uninstall() -> None:
-    """Remove the finder (for tests)."""
+    """Remove the finder."""
     while _FINDER in sys.meta_path:
         sys.meta_path.remove(_FINDER)
 
@@ -151,3 +198,12 @@ def is_substituted() -> bool:
     """True when mmrazor's backend configs were replaced by placeholders."""
     module = sys.modules.get(TARGET)
     return module is not None and hasattr(module, '__dckd_mm_substituted__')
+
+
+FIX = Fix(
+    name='mmrazor_quantization',
+    summary='mmrazor imports without its quantization backend configs '
+    '(placeholders that raise when used)',
+    needed=needed,
+    install=install,
+    uninstall=uninstall)

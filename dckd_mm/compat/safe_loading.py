@@ -31,10 +31,12 @@ from typing import Any, Callable, Iterable, List, Optional, Set, Union
 import torch
 
 from ..errors import CorruptCheckpointError, UntrustedCheckpointError
+from .registry import Fix, Patches
 
 __all__ = [
     'UntrustedCheckpointError', 'CorruptCheckpointError', 'safe_load',
-    'mmengine_safe_globals', 'install', 'is_installed'
+    'mmengine_safe_globals', 'install', 'uninstall', 'is_installed',
+    'needed', 'FIX'
 ]
 
 _HISTORY_BUFFER_METHODS = frozenset({'min', 'max', 'current', 'mean'})
@@ -237,6 +239,8 @@ def safe_load(path: str,
                 path, map_location=map_location, weights_only=False)
         except Exception as err:
             raise _corrupt(path, err) from None
+    if not _HAS_SAFE_GLOBALS:
+        return _restricted_load(path, map_location, extra)
     with torch.serialization.safe_globals(extra):
         try:
             return torch.load(
@@ -268,21 +272,128 @@ def load_from_local(filename: str, map_location: Optional[Any] = None
     return safe_load(filename, map_location=map_location)
 
 
-_INSTALLED = False
+# torch >= 2.5 lets callers allow-list types for weights-only loading;
+# older torch has a fixed allow-list, and mmengine's types (HistoryBuffer,
+# numpy scalars) are loaded through a restricted pickle module instead
+# (:mod:`._restricted_pickle`).
+_HAS_SAFE_GLOBALS = hasattr(torch.serialization, 'safe_globals') and \
+    hasattr(torch.serialization, 'add_safe_globals')
+
+
+def _restricted_load(path: str, map_location: Any,
+                     extra: List[Any]) -> Any:
+    """:func:`safe_load` where torch cannot extend its weights-only
+    allow-list: ``torch.load`` with a pickle module whose ``find_class``
+    admits only torch's own weights-only globals, mmengine's types and
+    ``extra``. Anything else is refused before it is imported."""
+    from . import _restricted_pickle
+    try:
+        with _restricted_pickle.extra_globals(extra):
+            return torch.load(path, map_location=map_location,
+                              pickle_module=_restricted_pickle,
+                              weights_only=False)
+    except _restricted_pickle.RefusedGlobal as err:
+        raise _untrusted(path, [err.qualname]) from None
+    except pickle.UnpicklingError as err:
+        if 'refused getattr' not in str(err):
+            raise _corrupt(path, err) from None
+        raise _untrusted(path, [f'builtins.getattr ({err})']) from None
+    except Exception as err:
+        raise _corrupt(path, err) from None
+
+
+def _mmengine_checkpoint_bytes() -> bytes:
+    """A tiny checkpoint with what mmengine's Runner writes besides
+    tensors: a HistoryBuffer and numpy scalars."""
+    import numpy as np
+    from mmengine.logging import HistoryBuffer
+    buf = io.BytesIO()
+    history = HistoryBuffer()
+    history.update(np.float64(1.5))
+    torch.save({'message_hub': {'loss': history}, 'w': torch.ones(2),
+                'seed': np.int64(3)}, buf)
+    return buf.getvalue()
+
+
+def _foreign_pickle_bytes() -> bytes:
+    """A checkpoint holding a harmless object of a type that is on no
+    allow-list (``argparse.Namespace``): loading it means the loader would
+    also rebuild any other global, i.e. run code."""
+    import argparse
+    buf = io.BytesIO()
+    torch.save({'args': argparse.Namespace(probe=1)}, buf)
+    return buf.getvalue()
+
+
+def needed() -> Optional[str]:
+    """Feature test: does ``torch.load`` as mmengine calls it (no
+    ``weights_only`` argument) refuse mmengine's own checkpoints, or does
+    it accept a foreign pickle? Probes the host as it is: :func:`apply`
+    calls it before installing (afterwards the allow-list is in place and
+    the first probe passes); the decision is in ``compat.status()``."""
+    reasons = []
+    try:
+        torch.load(io.BytesIO(_mmengine_checkpoint_bytes()),
+                   map_location='cpu')
+    except Exception:
+        reasons.append(
+            'torch loads with weights_only=True by default and refuses '
+            "mmengine's own checkpoints (HistoryBuffer, numpy scalars): "
+            'resume fails without the fix')
+    try:
+        torch.load(io.BytesIO(_foreign_pickle_bytes()), map_location='cpu')
+    except Exception:
+        pass
+    else:
+        reasons.append(
+            'torch loads with weights_only=False by default: mmengine '
+            'would rebuild any global a checkpoint names, i.e. run its '
+            'code; the fix loads every checkpoint with an allow-list')
+    return '; '.join(reasons) or None
+
+
+_PATCHES = Patches()
+_ADDED_GLOBALS: List[Any] = []
 
 
 def install() -> None:
-    """Allow-list mmengine's types and route mmengine's local loading
-    through :func:`safe_load` (idempotent)."""
-    global _INSTALLED
-    if _INSTALLED:
+    """Allow-list mmengine's types (where torch can) and route mmengine's
+    local loading through :func:`safe_load` (idempotent)."""
+    if _PATCHES.active:
         return
-    torch.serialization.add_safe_globals(mmengine_safe_globals())
     from mmengine.runner.checkpoint import CheckpointLoader
+    if _HAS_SAFE_GLOBALS:
+        allowed = mmengine_safe_globals()
+        torch.serialization.add_safe_globals(allowed)
+        _ADDED_GLOBALS[:] = allowed
+    schemes = CheckpointLoader._schemes
+    _PATCHES.set(CheckpointLoader, '_schemes', dict(schemes))
     CheckpointLoader.register_scheme(
         prefixes='', loader=load_from_local, force=True)
-    _INSTALLED = True
+
+
+def uninstall() -> None:
+    """Give mmengine back its own local loader and remove the types this
+    module allow-listed."""
+    _PATCHES.restore()
+    if _ADDED_GLOBALS and hasattr(torch.serialization, 'clear_safe_globals'):
+        ours = {id(g) for g in _ADDED_GLOBALS}
+        kept = [g for g in torch.serialization.get_safe_globals()
+                if id(g) not in ours]
+        torch.serialization.clear_safe_globals()
+        torch.serialization.add_safe_globals(kept)
+    _ADDED_GLOBALS.clear()
 
 
 def is_installed() -> bool:
-    return _INSTALLED
+    """Whether mmengine's local loader is :func:`load_from_local`."""
+    return _PATCHES.active
+
+
+FIX = Fix(
+    name='safe_loading',
+    summary="mmengine's local checkpoint loader loads with an allow-list "
+    "(torch's weights-only types plus mmengine's own, nothing else)",
+    needed=needed,
+    install=install,
+    uninstall=uninstall)

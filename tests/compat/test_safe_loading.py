@@ -86,15 +86,36 @@ def test_runner_resumes_with_weights_only(runner_ckpt):
     assert hub['train/loss'].mean() == hub['train/loss'].mean()
 
 
-def test_without_allow_list_torch_refuses_mmengine_checkpoint(runner_ckpt):
-    """The breakage is real: plain torch.load (weights_only default) fails
-    on the same file in a fresh interpreter without dckd_mm."""
+def test_the_fix_is_needed_on_this_host(runner_ckpt, tmp_path):
+    """The breakage is real here, in a fresh interpreter without dckd_mm:
+    plain ``torch.load`` (as mmengine calls it) either refuses mmengine's
+    own checkpoint (torch >= 2.6: weights_only by default) or runs the
+    code a hostile checkpoint holds (older torch). The feature test says
+    exactly which."""
+    from dckd_mm.compat import safe_loading
     path = osp.join(runner_ckpt, 'epoch_2.pth')
-    proc = subprocess.run(
+    own = subprocess.run(
         [sys.executable, '-c', f'import torch; torch.load({path!r})'],
         capture_output=True, text=True, timeout=300)
-    assert proc.returncode != 0
-    assert 'Weights only load failed' in proc.stderr
+    evil, marker = tmp_path / 'evil.pth', tmp_path / 'ran'
+    torch.save({'x': _OpensAFile(str(marker))}, evil)
+    subprocess.run(
+        [sys.executable, '-c', f'import torch; torch.load({str(evil)!r})'],
+        capture_output=True, text=True, timeout=300)
+    refuses_own = own.returncode != 0
+    runs_hostile = marker.exists()
+    assert refuses_own or runs_hostile
+    if refuses_own:
+        assert 'Weights only load failed' in own.stderr
+    # what the feature test found when dckd_mm was imported (before the
+    # fix was installed)
+    import dckd_mm  # noqa: F401
+    from dckd_mm.compat import status
+    row, = [r for r in status() if r.name == safe_loading.FIX.name]
+    assert row.active
+    reason = row.reason
+    assert ('refuses mmengine' in reason) == refuses_own
+    assert ('weights_only=False by default' in reason) == runs_hostile
 
 
 class _OpensAFile:
