@@ -10,12 +10,12 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 METHODS = ('dckd', 'kd', 'dkd', 'simkd')
 
 
-def _load(path):
+def _load(path: str) -> dict:
     with open(osp.join(ROOT, path)) as f:
         return yaml.safe_load(f)
 
 
-def test_every_metafile_is_indexed_and_exists():
+def test_every_metafile_is_indexed_and_exists() -> None:
     index = _load('model-index.yml')['Import']
     assert sorted(index) == sorted(f'configs/{m}/metafile.yml'
                                    for m in METHODS)
@@ -24,7 +24,7 @@ def test_every_metafile_is_indexed_and_exists():
     assert on_disk == sorted(index)
 
 
-def test_metafiles_list_exactly_the_configs():
+def test_metafiles_list_exactly_the_configs() -> None:
     for method in METHODS:
         meta = _load(f'configs/{method}/metafile.yml')
         (coll, ) = meta['Collections']
@@ -42,3 +42,23 @@ def test_metafiles_list_exactly_the_configs():
             osp.join(ROOT, 'configs', method, '*.py'))}
         configs.discard('configs/dckd/res32x4_res8x4_cifar100.py')  # alias
         assert listed == configs
+
+
+def test_model_names_are_unique_and_paths_ship_with_mim() -> None:
+    """mim search lists models by name (a name used twice shows once), and
+    reads the index from the package's .mim copy, which holds configs/ and
+    model-index.yml only: every path must stay inside configs/."""
+    names = []
+    paths = list(_load('model-index.yml')['Import'])
+    for method in METHODS:
+        meta = _load(f'configs/{method}/metafile.yml')
+        paths += [c['README'] for c in meta['Collections']]
+        for m in meta['Models']:
+            names.append(m['Name'])
+            paths.append(m['Config'])
+    assert len(names) == len(set(names)), sorted(
+        n for n in set(names) if names.count(n) > 1)
+    for path in paths:
+        assert path.startswith('configs/') and '..' not in path.split('/'), \
+            path
+        assert osp.normpath(path) == path, path
