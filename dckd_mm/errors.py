@@ -17,7 +17,8 @@ import pickle
 __all__ = [
     'DCKDError', 'ConfigError', 'DatasetError', 'CheckpointError',
     'CorruptCheckpointError', 'UntrustedCheckpointError',
-    'MissingFileError', 'ConversionError', 'UnsupportedHostError'
+    'MissingFileError', 'ConversionError', 'UnsupportedHostError',
+    'ConfigTypeError', 'HostBuildError'
 ]
 
 
@@ -27,6 +28,11 @@ class DCKDError(Exception):
 
 class ConfigError(DCKDError, ValueError):
     """A config value is missing, out of range or inconsistent."""
+
+
+class ConfigTypeError(ConfigError, TypeError):
+    """A config names a component of the wrong kind (a head, a teacher or
+    a detector that the algorithm cannot use); a ``TypeError`` too."""
 
 
 class DatasetError(DCKDError, RuntimeError):
@@ -57,3 +63,9 @@ class ConversionError(DCKDError, ValueError):
 class UnsupportedHostError(DCKDError, ImportError):
     """The installed host libraries lack what a feature needs (for example
     detection without mmdet or without mmcv's compiled ops)."""
+
+
+class HostBuildError(UnsupportedHostError, RuntimeError):
+    """The host libraries are installed but built without what this machine
+    needs (mmcv's ops without CUDA on a machine with a GPU); a
+    ``RuntimeError`` too."""

@@ -1,10 +1,18 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
-from .launch import (USER_ERRORS, add_common_args, check_teacher,
-                     enable_auto_scale_lr, is_user_error, load_config,
-                     report_error, run_test, run_train, tool_exit)
+"""What the tools do, as functions: the command line (:mod:`.cli`), the
+config and its overrides (:mod:`.config`), the checks before a run
+(:mod:`.checks`), resume and checkpoint fit (:mod:`.resume`), the runs
+(:mod:`.run`) and how a tool reports an error and exits (:mod:`.report`).
+"""
+from .checks import check_loss_options, check_teacher, preflight
+from .cli import CfgOptionsAction, add_common_args
+from .config import enable_amp, enable_auto_scale_lr, load_config
+from .report import USER_ERRORS, is_user_error, report_error, tool_exit
+from .run import run_test, run_train
 
 __all__ = [
-    'load_config', 'run_train', 'run_test', 'USER_ERRORS', 'is_user_error',
-    'check_teacher', 'add_common_args', 'report_error', 'tool_exit',
-    'enable_auto_scale_lr'
+    'load_config', 'preflight', 'check_teacher', 'check_loss_options',
+    'enable_auto_scale_lr', 'enable_amp', 'run_train', 'run_test',
+    'USER_ERRORS', 'is_user_error', 'CfgOptionsAction', 'add_common_args',
+    'report_error', 'tool_exit'
 ]

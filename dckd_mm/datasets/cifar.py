@@ -18,16 +18,18 @@ import hashlib
 import io
 import os.path as osp
 import pickle
-from typing import Any, List
+from typing import Any, List, Mapping
 
 import numpy as np
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.datasets.categories import CIFAR100_CATEGORIES
 from mmpretrain.registry import DATASETS
 
-from ..errors import DatasetError
+from ..errors import ConfigError, DatasetError
 
-__all__ = ['SafeCIFAR100', 'restricted_pickle_load', 'DatasetError']
+__all__ = [
+    'SafeCIFAR100', 'restricted_pickle_load', 'check_cifar100', 'DatasetError'
+]
 
 CIFAR100_URL = 'https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz'
 _MD5 = {
@@ -88,8 +90,8 @@ class SafeCIFAR100(BaseDataset):
                  verify_md5: bool = True,
                  **kwargs) -> None:
         if split not in ('train', 'test'):
-            raise ValueError(f"split must be 'train' or 'test', got "
-                             f'{split!r}.')
+            raise ConfigError(f"split must be 'train' or 'test', got "
+                              f'{split!r}.')
         self.split = split
         self.verify_md5 = verify_md5
         kwargs.setdefault('ann_file', '')
@@ -164,3 +166,18 @@ class SafeCIFAR100(BaseDataset):
             dict(img=np.ascontiguousarray(img), gt_label=int(lbl))
             for img, lbl in zip(imgs, labels)
         ]
+
+
+def check_cifar100(dataset: Mapping) -> None:
+    """Refuse a ``SafeCIFAR100`` dataset config whose split file is
+    missing, before anything is built.
+
+    Args:
+        dataset (Mapping): the ``dataset`` of a dataloader config.
+
+    Raises:
+        DatasetError: the split file is missing (with the archive to
+            fetch).
+    """
+    SafeCIFAR100.check_files(dataset.get('data_root', 'data/cifar100'),
+                             dataset.get('split', 'train'))

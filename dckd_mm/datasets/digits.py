@@ -19,6 +19,8 @@ import numpy as np
 from mmpretrain.datasets import BaseDataset
 from mmpretrain.registry import DATASETS
 
+from ..errors import ConfigError
+
 __all__ = [
     'DigitsDataset', 'Digits100Dataset', 'load_digits_split',
     'make_digit_pairs'
@@ -29,7 +31,7 @@ _CACHE: dict = {}
 
 def _check_split(split: str) -> None:
     if split not in ('train', 'test'):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}.")
+        raise ConfigError(f"split must be 'train' or 'test', got {split!r}.")
 
 
 def _raw_split(split: str, seed: int = 0) -> Tuple[np.ndarray, np.ndarray]:
@@ -79,7 +81,7 @@ def make_digit_pairs(split: str, num: int,
     """
     _check_split(split)
     if isinstance(num, bool) or not isinstance(num, int) or num < 1:
-        raise ValueError(f'num must be a positive integer, got {num!r}.')
+        raise ConfigError(f'num must be a positive integer, got {num!r}.')
     key = ('pairs', split, num, seed)
     if key not in _CACHE:
         images, labels = _raw_split(split)

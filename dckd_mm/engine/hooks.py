@@ -10,6 +10,8 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import HOOKS
 from torch import Tensor, nn
 
+from ..errors import ConfigError, ConfigTypeError
+
 __all__ = ['GradCosineHook', 'gradient_cosine']
 
 
@@ -85,11 +87,11 @@ class GradCosineHook(Hook):
                  scope: str = 'student') -> None:
         if isinstance(interval, bool) or not isinstance(interval, int) or \
                 interval < 1:
-            raise ValueError(f'interval must be an integer >= 1, got '
-                             f'{interval!r}.')
+            raise ConfigError(f'interval must be an integer >= 1, got '
+                              f'{interval!r}.')
         if scope not in ('student', 'backbone'):
-            raise ValueError("scope must be 'student' or 'backbone', got "
-                             f'{scope!r}.')
+            raise ConfigError("scope must be 'student' or 'backbone', got "
+                              f'{scope!r}.')
         self.feature_loss = feature_loss
         self.logit_losses = tuple(logit_losses)
         self.interval = interval
@@ -104,8 +106,9 @@ class GradCosineHook(Hook):
     def _params(self, model: nn.Module) -> List[nn.Parameter]:
         student = getattr(model, 'student', None)
         if student is None:
-            raise TypeError('GradCosineHook needs a distillation algorithm '
-                            f'with a student, got {type(model).__name__}.')
+            raise ConfigTypeError(
+                'GradCosineHook needs a distillation algorithm with a '
+                f'student, got {type(model).__name__}.')
         module = student.backbone if self.scope == 'backbone' else student
         return [p for p in module.parameters() if p.requires_grad]
 

@@ -19,6 +19,8 @@ and the checkpoint converter all read it from here. See
 from copy import deepcopy
 from typing import Dict, NamedTuple
 
+from ..errors import ConfigError
+
 __all__ = [
     'FeatureTap', 'ZooEntry', 'CIFAR_ZOO', 'LAST_STAGE',
     'cifar_classifier_cfg', 'simkd_tap', 'simkd_backbone_cfg',
@@ -124,8 +126,8 @@ CIFAR_ZOO: Dict[str, ZooEntry] = {
 
 def _get(name: str) -> ZooEntry:
     if name not in CIFAR_ZOO:
-        raise ValueError(f'unknown CIFAR model {name!r}; choose one of '
-                         f'{sorted(CIFAR_ZOO)}.')
+        raise ConfigError(f'unknown CIFAR model {name!r}; choose one of '
+                          f'{sorted(CIFAR_ZOO)}.')
     return CIFAR_ZOO[name]
 
 
@@ -158,7 +160,7 @@ def simkd_backbone_cfg(name: str) -> dict:
 def _check_teacher(teacher: str) -> ZooEntry:
     entry = _get(teacher)
     if entry.simkd_tap.channels != entry.channels:
-        raise ValueError(
+        raise ConfigError(
             f'SimKD cannot reuse the classifier of {teacher}: its feature '
             f'tap ({entry.simkd_tap.describe()}) has '
             f'{entry.simkd_tap.channels} channels but its classifier takes '

@@ -11,6 +11,7 @@ from mmengine.runner import CheckpointLoader, load_state_dict
 from torch import Tensor
 
 from ..compat import safe_loading
+from ..errors import CheckpointError, MissingFileError
 
 __all__ = [
     'extract_state_dict', 'load_model_strict', 'describe_mismatch',
@@ -26,7 +27,7 @@ def extract_state_dict(checkpoint: Any) -> Dict[str, Tensor]:
     state dict; strips a ``module.`` (DataParallel) prefix.
 
     Raises:
-        ValueError: no non-empty mapping of names to tensors found.
+        CheckpointError: no non-empty mapping of names to tensors found.
     """
     if isinstance(checkpoint, Mapping):
         for key in ('state_dict', 'model', 'net'):
@@ -35,9 +36,9 @@ def extract_state_dict(checkpoint: Any) -> Dict[str, Tensor]:
                 break
     if not isinstance(checkpoint, Mapping) or not checkpoint or not all(
             isinstance(v, Tensor) for v in checkpoint.values()):
-        raise ValueError('the checkpoint holds no state dict of tensors '
-                         "(expected 'state_dict', 'model', 'net' or a bare "
-                         'state dict).')
+        raise CheckpointError(
+            'the checkpoint holds no state dict of tensors (expected '
+            "'state_dict', 'model', 'net' or a bare state dict).")
     return OrderedDict(
         (k[len('module.'):] if k.startswith('module.') else k, v)
         for k, v in checkpoint.items())
@@ -81,16 +82,16 @@ def load_model_strict(model: nn.Module, path: str, what: str = 'teacher',
     here, so that a mismatch or a NaN gets a message that says what to do.
 
     Raises:
-        FileNotFoundError: no file at ``path``, with how to get one.
-        ValueError: keys or shapes do not fit the model, or a weight is
-            NaN or Inf.
+        MissingFileError: no file at ``path``, with how to get one.
+        CheckpointError: keys or shapes do not fit the model, or a weight
+            is NaN or Inf.
         UntrustedCheckpointError, CorruptCheckpointError: as
             :func:`dckd_mm.compat.safe_load`.
     """
     # absolute: no local name can be taken for an mmengine URL scheme
     local = osp.abspath(osp.expanduser(str(path)))
     if not osp.isfile(local):
-        raise FileNotFoundError(
+        raise MissingFileError(
             f'{what} checkpoint {path!r} (config key {config_key!r}) does '
             'not exist. Train the teacher with its config under '
             'configs/zoo/, or convert a RepDistiller/SimKD file with '
@@ -101,7 +102,7 @@ def load_model_strict(model: nn.Module, path: str, what: str = 'teacher',
         CheckpointLoader.load_checkpoint(local, map_location='cpu'))
     detail = describe_mismatch(state, model.state_dict())
     if detail:
-        raise ValueError(
+        raise CheckpointError(
             f'{what} checkpoint {path!r} does not fit the {what} model in '
             f'the config: {detail}. Check the architecture (and '
             'num_classes) in the config, or convert a RepDistiller/SimKD '
@@ -109,7 +110,7 @@ def load_model_strict(model: nn.Module, path: str, what: str = 'teacher',
             'tools/model_converters/convert_repdistiller_ckpt.py.')
     bad = non_finite_tensors(state)
     if bad:
-        raise ValueError(
+        raise CheckpointError(
             f'{what} checkpoint {path!r} holds NaN or Inf values in '
             f'{len(bad)} tensor(s), e.g. {bad[:4]}: the {what} diverged '
             'when it was trained, or the file is damaged. Re-train or '

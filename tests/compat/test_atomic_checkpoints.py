@@ -12,7 +12,7 @@ import pytest
 import torch
 
 CHILD = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                 'kill_resume_child.py')
+                 'children', 'kill_resume_child.py')
 
 
 def child(*args: str) -> subprocess.CompletedProcess:

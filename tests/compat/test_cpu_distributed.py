@@ -17,7 +17,7 @@ from dckd_mm.compat import safe_load
 from tests.helpers import save_teacher_ckpt
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CHILD = osp.join(ROOT, 'tests', 'dist_child.py')
+CHILD = osp.join(ROOT, 'tests', 'children', 'dist_child.py')
 
 
 def test_without_fix_mmengine_cannot_start_on_cpu():

@@ -25,8 +25,8 @@ from mmrazor.models.utils import add_prefix
 from mmrazor.registry import MODELS
 from torch import Tensor
 
-from ...utils.checkpoint import load_model_strict
 from . import detection as det
+from .teacher_checkpoint import FingerprintedTeacher
 
 __all__ = ['RoIDCKDDistill', 'check_softmax_roi_detector']
 
@@ -38,7 +38,7 @@ check_softmax_roi_detector = det.roi_head_kind
 
 
 @MODELS.register_module()
-class RoIDCKDDistill(FpnTeacherDistill):
+class RoIDCKDDistill(FingerprintedTeacher, FpnTeacherDistill):
     """DCKD between the RoI classifiers of a student and a teacher detector
     on the student's sampled RoIs.
 
@@ -59,6 +59,7 @@ class RoIDCKDDistill(FpnTeacherDistill):
             (and a per-tensor fingerprint of the teacher), and the teacher
             is reloaded from ``teacher_ckpt`` when a run resumes. Always
             True without a ``teacher_ckpt`` (nothing could restore it).
+            These rules are :class:`FingerprintedTeacher`'s.
         student_from_scratch (bool): allow a student backbone without
             pretrained weights (then it must not freeze stages or BN
             statistics). Defaults to False.
@@ -94,10 +95,7 @@ class RoIDCKDDistill(FpnTeacherDistill):
             raise ValueError(f'cascade_stages={cascade_stages!r}: choose '
                              f'one of {_STAGES}.')
         super().__init__(*args, teacher_ckpt=None, **kwargs)
-        self.teacher_loaded = bool(teacher_ckpt)
-        if teacher_ckpt:
-            load_model_strict(self.teacher, teacher_ckpt)
-            self.teacher._is_init = True
+        self.teacher_loaded = self.restore_teacher(teacher_ckpt)
         self.kind = check_softmax_roi_detector(self.student, 'student')
         t_kind = check_softmax_roi_detector(self.teacher, 'teacher')
         s_heads = det.bbox_heads(self.student)
@@ -142,52 +140,7 @@ class RoIDCKDDistill(FpnTeacherDistill):
         self.roi_recorders.initialize(self.student)
         # a teacher that no teacher_ckpt can restore (from scratch, or
         # initialised by its own init_cfg) must stay in the checkpoints
-        self.save_teacher = save_teacher or not teacher_ckpt
-        self.register_buffer('teacher_fingerprint', self._fingerprint())
-        if not self.save_teacher:
-            self._register_state_dict_hook(_drop_teacher)
-        self._register_load_state_dict_pre_hook(self._fill_teacher)
-
-    # ------------------------------------------------------------------
-    # checkpoints
-    def _fingerprint(self) -> Tensor:
-        """Per-tensor float64 sums of the teacher's weights: saved with
-        every checkpoint, compared when one is loaded."""
-        return torch.stack([
-            v.detach().double().sum().cpu()
-            for v in self.teacher.state_dict().values()
-        ])
-
-    def _fill_teacher(self, state_dict: dict, prefix: str, *args: Any) -> None:
-        """Load hook: a checkpoint saved without the teacher gets the
-        teacher this model was built with (from ``teacher_ckpt``), once
-        the saved fingerprint shows it is the same teacher."""
-        key = prefix + 'teacher_fingerprint'
-        own = {
-            prefix + 'teacher.' + k: v
-            for k, v in self.teacher.state_dict().items()
-        }
-        saved = state_dict.get(key)
-        if saved is None:  # saved before fingerprints existed
-            state_dict[key] = self.teacher_fingerprint
-        if any(k in state_dict for k in own):
-            return  # a checkpoint with the teacher's weights
-        own_print = self.teacher_fingerprint.cpu()
-        if saved is not None and self.teacher_loaded and (
-                saved.shape != own_print.shape or not torch.allclose(
-                    saved.double().cpu(), own_print, rtol=1e-9, atol=1e-6)):
-            raise ValueError(
-                'the checkpoint was trained with another teacher than '
-                'model.teacher_ckpt (their weight fingerprints differ): '
-                'resume with the teacher checkpoint the run started with. '
-                'To start a new run from its student with another teacher, '
-                'export the student (tools/model_converters/'
-                'export_student.py) and start from it with '
-                'model.architecture.init_cfg=dict(type=\'Pretrained\', '
-                'checkpoint=EXPORTED).')
-        state_dict.update(own)
-        if not self.teacher_loaded:  # test: the teacher is not used
-            state_dict[key] = self.teacher_fingerprint
+        self.track_teacher(save_teacher or not teacher_ckpt)
 
     # ------------------------------------------------------------------
     # training
@@ -297,10 +250,3 @@ def _method_source(obj: Any, name: str) -> str:
     defines the method, as mmrazor's method recorders take it."""
     owner = det.defining_class(obj, name)
     return f'{owner.__module__}.{owner.__name__}.{name}'
-
-
-def _drop_teacher(module: RoIDCKDDistill, state_dict: dict, prefix: str,
-                  local_metadata: Any) -> None:
-    """State-dict hook: leave the frozen teacher out of checkpoints."""
-    for key in [k for k in state_dict if k.startswith(prefix + 'teacher.')]:
-        del state_dict[key]

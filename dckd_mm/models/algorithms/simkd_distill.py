@@ -11,14 +11,15 @@ from mmrazor.models.algorithms import SingleTeacherDistill
 from mmrazor.registry import MODELS
 from torch import Tensor, nn
 
-from ...utils.checkpoint import load_model_strict
+from ...errors import ConfigError, ConfigTypeError
 from ..heads.simkd_head import SimKDClsHead
+from .teacher_checkpoint import TeacherCheckpoint
 
 __all__ = ['SimKDDistill']
 
 
 @MODELS.register_module()
-class SimKDDistill(SingleTeacherDistill):
+class SimKDDistill(TeacherCheckpoint, SingleTeacherDistill):
     """Single-teacher distillation where the student's logits come from the
     teacher's frozen classifier applied to its projected features.
 
@@ -37,7 +38,9 @@ class SimKDDistill(SingleTeacherDistill):
        student's logits, in training, validation and test alike.
 
     The student's own task loss is off (``calculate_student_loss=False``):
-    SimKD/DCKD train with the distillation losses only.
+    SimKD/DCKD train with the distillation losses only. Checkpoints keep
+    the teacher's weights; the rules for restoring and verifying them are
+    :class:`TeacherCheckpoint`'s.
 
     Args:
         teacher_ckpt (str, optional): teacher checkpoint, loaded strictly
@@ -58,13 +61,11 @@ class SimKDDistill(SingleTeacherDistill):
             calculate_student_loss=calculate_student_loss,
             **kwargs)
         self.teacher_ckpt = teacher_ckpt
-        if teacher_ckpt:
-            load_model_strict(self.teacher, teacher_ckpt)
-            self.teacher._is_init = True
+        self.restore_teacher(teacher_ckpt)
         head = self.student.head
         t_fc = self._teacher_fc()
         if tuple(t_fc.weight.shape) != tuple(head.fc.weight.shape):
-            raise ValueError(
+            raise ConfigError(
                 'the student head cannot reuse the teacher classifier: '
                 f'teacher fc is {tuple(t_fc.weight.shape)} (classes, '
                 f'channels), student SimKDClsHead fc is '
@@ -77,9 +78,10 @@ class SimKDDistill(SingleTeacherDistill):
     def _teacher_fc(self) -> nn.Linear:
         fc = getattr(getattr(self.teacher, 'head', None), 'fc', None)
         if not isinstance(fc, nn.Linear):
-            raise TypeError('SimKDDistill reuses teacher.head.fc, an '
-                            f'nn.Linear; the teacher head is '
-                            f'{type(getattr(self.teacher, "head", None))}.')
+            raise ConfigTypeError(
+                'SimKDDistill reuses teacher.head.fc, an nn.Linear; the '
+                f'teacher head is {type(getattr(self.teacher, "head", None))}.'
+            )
         return fc
 
     @torch.no_grad()
@@ -135,7 +137,7 @@ def _check_student_head(architecture: Any) -> None:
     if not ok:
         found = head_type if isinstance(architecture, dict) else type(
             getattr(architecture, 'head', None)).__name__
-        raise TypeError(
+        raise ConfigTypeError(
             'SimKDDistill needs a student whose head is a SimKDClsHead '
             f'(projector + reused teacher classifier), got {found!r}. Use '
             "SingleTeacherDistill for plain logit distillation.")

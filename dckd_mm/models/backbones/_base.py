@@ -6,6 +6,8 @@ import torch.nn as nn
 from mmpretrain.models.backbones.base_backbone import BaseBackbone
 from torch import Tensor
 
+from ...errors import ConfigError
+
 __all__ = ['CifarBackbone']
 
 
@@ -37,7 +39,7 @@ class CifarBackbone(BaseBackbone):
         for i in out_indices:
             j = i + self.num_stages if i < 0 else i
             if not 0 <= j < self.num_stages:
-                raise ValueError(
+                raise ConfigError(
                     f'{type(self).__name__}: out_indices {tuple(out_indices)}'
                     f' out of range for {self.num_stages} stages.')
             indices.append(j)

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from ...errors import ConfigError
 from ._base import CifarBackbone, conv3x3
 
 __all__ = ['CifarResNet', 'CifarResNet50', 'CIFAR_RESNET_ARCHS']
@@ -76,8 +77,8 @@ class CifarResNet(CifarBackbone):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if arch not in CIFAR_RESNET_ARCHS:
-            raise ValueError(f'CifarResNet: unknown arch {arch!r}; choose '
-                             f'one of {sorted(CIFAR_RESNET_ARCHS)}.')
+            raise ConfigError(f'CifarResNet: unknown arch {arch!r}; choose '
+                              f'one of {sorted(CIFAR_RESNET_ARCHS)}.')
         depth, filters = CIFAR_RESNET_ARCHS[arch]
         n = (depth - 2) // 6
         self.arch = arch

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from ...errors import ConfigError
 from ._base import CifarBackbone
 
 __all__ = ['CifarShuffleNetV1', 'CifarShuffleNetV2']
@@ -173,9 +174,9 @@ class CifarShuffleNetV2(CifarBackbone):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if float(net_size) not in SHUFFLEV2_SIZES:
-            raise ValueError(f'CifarShuffleNetV2: unknown net_size '
-                             f'{net_size!r}; choose one of '
-                             f'{sorted(SHUFFLEV2_SIZES)}.')
+            raise ConfigError(f'CifarShuffleNetV2: unknown net_size '
+                              f'{net_size!r}; choose one of '
+                              f'{sorted(SHUFFLEV2_SIZES)}.')
         out_channels, num_blocks = SHUFFLEV2_SIZES[float(net_size)]
         self.conv1 = nn.Conv2d(3, 24, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(24)

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from ...errors import ConfigError
 from ._base import CifarBackbone
 
 __all__ = ['CifarVGG', 'CIFAR_VGG_ARCHS']
@@ -50,8 +51,8 @@ class CifarVGG(CifarBackbone):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if arch not in CIFAR_VGG_ARCHS:
-            raise ValueError(f'CifarVGG: unknown arch {arch!r}; choose one '
-                             f'of {sorted(CIFAR_VGG_ARCHS)}.')
+            raise ConfigError(f'CifarVGG: unknown arch {arch!r}; choose one '
+                              f'of {sorted(CIFAR_VGG_ARCHS)}.')
         cfg = CIFAR_VGG_ARCHS[arch]
         self.arch = arch
         in_ch = 3

@@ -7,6 +7,7 @@ import torch.nn.functional as F
 from mmpretrain.registry import MODELS
 from torch import Tensor
 
+from ...errors import ConfigError
 from ._base import CifarBackbone
 
 __all__ = ['CifarWideResNet', 'CIFAR_WRN_ARCHS']
@@ -93,8 +94,8 @@ class CifarWideResNet(CifarBackbone):
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         if arch not in CIFAR_WRN_ARCHS:
-            raise ValueError(f'CifarWideResNet: unknown arch {arch!r}; '
-                             f'choose one of {sorted(CIFAR_WRN_ARCHS)}.')
+            raise ConfigError(f'CifarWideResNet: unknown arch {arch!r}; '
+                              f'choose one of {sorted(CIFAR_WRN_ARCHS)}.')
         depth, k = CIFAR_WRN_ARCHS[arch]
         n = (depth - 4) // 6
         ch = [16, 16 * k, 32 * k, 64 * k]

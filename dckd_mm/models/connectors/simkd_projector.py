@@ -15,6 +15,8 @@ from mmengine.model import BaseModule
 from mmrazor.registry import MODELS
 from torch import Tensor
 
+from ...errors import ConfigError
+
 __all__ = ['SimKDProjector']
 
 
@@ -43,12 +45,12 @@ class SimKDProjector(BaseModule):
                             ('factor', factor)):
             if isinstance(value, bool) or not isinstance(value, int) or \
                     value <= 0:
-                raise ValueError(f'SimKDProjector: {name} must be a positive '
-                                 f'integer, got {value!r}.')
+                raise ConfigError(f'SimKDProjector: {name} must be a positive '
+                                  f'integer, got {value!r}.')
         if out_channels // factor == 0:
-            raise ValueError(f'SimKDProjector: factor {factor} leaves no '
-                             f'bottleneck channels for out_channels '
-                             f'{out_channels}.')
+            raise ConfigError(f'SimKDProjector: factor {factor} leaves no '
+                              f'bottleneck channels for out_channels '
+                              f'{out_channels}.')
         mid = out_channels // factor
         self.in_channels = in_channels
         self.out_channels = out_channels
@@ -66,7 +68,7 @@ class SimKDProjector(BaseModule):
 
     def forward(self, feature: Tensor) -> Tensor:
         if feature.dim() != 4 or feature.shape[1] != self.in_channels:
-            raise ValueError(
+            raise ConfigError(
                 f'SimKDProjector expects (N, {self.in_channels}, H, W) '
                 f'student features, got {tuple(feature.shape)}: set '
                 "in_channels to the channels of the student's last stage, "

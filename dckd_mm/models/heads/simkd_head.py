@@ -23,6 +23,7 @@ from mmpretrain.registry import MODELS
 from mmrazor.registry import MODELS as RAZOR_MODELS
 from torch import Tensor
 
+from ...errors import ConfigError
 from ..zoo import CIFAR_ZOO
 
 __all__ = ['SimKDClsHead']
@@ -72,7 +73,7 @@ class SimKDClsHead(LinearClsHead):
         self.projector = RAZOR_MODELS.build(projector)
         out = getattr(self.projector, 'out_channels', in_channels)
         if out != in_channels:
-            raise ValueError(
+            raise ConfigError(
                 f'SimKDClsHead: the projector outputs {out} channels but the '
                 f'reused teacher classifier takes {in_channels}: set the '
                 "projector's out_channels to the teacher's feature channels.")
@@ -82,8 +83,8 @@ class SimKDClsHead(LinearClsHead):
             hw = tuple(target_hw)
             if len(hw) != 2 or not all(
                     isinstance(v, int) and v > 0 for v in hw):
-                raise ValueError('SimKDClsHead: target_hw must be two '
-                                 f'positive integers, got {target_hw!r}.')
+                raise ConfigError('SimKDClsHead: target_hw must be two '
+                                  f'positive integers, got {target_hw!r}.')
             self.set_target_hw(hw)
 
     def project(self, feats: Tuple[Tensor, ...]) -> Tensor:
@@ -130,13 +131,13 @@ class SimKDClsHead(LinearClsHead):
 def _fill_tap_channels(projector: dict, student_arch: str) -> None:
     """Set the projector's ``in_channels`` from the zoo's SimKD tap."""
     if student_arch not in CIFAR_ZOO:
-        raise ValueError(f'SimKDClsHead: unknown student_arch '
-                         f'{student_arch!r}; choose one of '
-                         f'{sorted(CIFAR_ZOO)}.')
+        raise ConfigError(f'SimKDClsHead: unknown student_arch '
+                          f'{student_arch!r}; choose one of '
+                          f'{sorted(CIFAR_ZOO)}.')
     tap = CIFAR_ZOO[student_arch].simkd_tap
     given = projector.setdefault('in_channels', tap.channels)
     if given != tap.channels:
-        raise ValueError(
+        raise ConfigError(
             f'SimKDClsHead: the projector reads {given} channels but the '
             f'SimKD feature tap of {student_arch} ({tap.describe()}) has '
             f'{tap.channels}; set projector.in_channels={tap.channels} (or '

@@ -1,6 +1,6 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
 """The hosts' usual tool options: ``tools/train.py --auto-scale-lr`` and
-``tools/test.py --out FILE`` (issue 13)."""
+``tools/test.py --out FILE``; each run's own logger and visualizer."""
 import pickle
 
 import pytest

@@ -15,12 +15,12 @@ from mmengine.runner import Runner
 from PIL import Image
 
 import dckd_mm  # noqa: F401
-from dckd_mm.apis.launch import preflight
+from dckd_mm.apis import preflight
 from dckd_mm.datasets import DatasetError
 from dckd_mm.utils.convert import torchvision_resnet_cfg
 from tests.helpers import build_model, run_name, run_tool, save_teacher_ckpt
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONVERTER = 'tools/model_converters/convert_torchvision_resnet.py'
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', '*', '*_in1k.py')))
 

@@ -4,8 +4,8 @@ through mmengine's init_dist and DDP wrapper, with or without the fix."""
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
-    __file__))))
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))))
 import torch  # noqa: E402
 from mmengine.dist import init_dist  # noqa: E402
 from mmengine.model import MMDistributedDataParallel  # noqa: E402

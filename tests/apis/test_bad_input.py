@@ -1,8 +1,9 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
 """Bad input, one place: each case raises a clear error that names the
 problem (and what to do), and leaves no partial output behind. Cases that
-need a whole training run (resume, strict test, the teacher on resume)
-live in tests/test_reliability.py, the safe_load fuzz in
+need a whole training run (resume, strict test, the teacher on resume, the
+error surface of the tools) live beside this file in test_resume.py,
+test_run.py and test_errors.py, the safe_load fuzz in
 tests/compat/test_safe_loading_fuzz.py."""
 import os.path as osp
 import pickle
@@ -13,7 +14,7 @@ import torch
 from mmengine.config import Config
 
 import dckd_mm  # noqa: F401
-from dckd_mm.apis.launch import check_loss_options, check_teacher, preflight
+from dckd_mm.apis import check_loss_options, check_teacher, preflight
 from dckd_mm.compat import (CorruptCheckpointError, UntrustedCheckpointError,
                             safe_load)
 from dckd_mm.datasets import DatasetError, SafeCIFAR100
@@ -292,7 +293,7 @@ def case_failed_write_leaves_no_partial(tmp_path):
 def case_space_in_cfg_options(tmp_path):
     import argparse
 
-    from dckd_mm.apis.launch import CfgOptionsAction
+    from dckd_mm.apis import CfgOptionsAction
     parser = argparse.ArgumentParser()
     parser.add_argument('--cfg-options', nargs='+', action=CfgOptionsAction)
     with pytest.raises(SystemExit) as exc:

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CFG = 'configs/dckd/res32x4_res8x4_cifar100.py'
 
 

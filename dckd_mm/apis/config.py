@@ -1,0 +1,212 @@
+# Copyright (c) dckd_mm contributors. All rights reserved.
+"""Loading a config and applying the command-line overrides to it."""
+import os.path as osp
+import time
+from typing import Any, Mapping, Optional
+
+from mmengine.config import Config
+
+from ..errors import ConfigError, MissingFileError
+
+__all__ = [
+    'load_config', 'enable_auto_scale_lr', 'enable_amp', 'is_distillation',
+    'unset'
+]
+
+_UNSET = ('', 'none', 'null')
+
+
+def is_distillation(cfg: Config) -> bool:
+    """Whether ``cfg``'s model distils from a teacher (it names a
+    ``teacher`` or a ``teacher_ckpt``).
+
+    Args:
+        cfg (Config): a config.
+
+    Returns:
+        bool: True for a distillation config.
+    """
+    model = cfg.get('model')
+    return isinstance(model, Mapping) and (
+        'teacher' in model or 'teacher_ckpt' in model)
+
+
+def unset(value: Any) -> bool:
+    """Whether a config value such as ``teacher_ckpt`` is unset: None, or
+    a blank, ``'none'`` or ``'null'`` string (say, an unset shell
+    variable).
+
+    Args:
+        value (Any): the config value.
+
+    Returns:
+        bool: True when nothing is set.
+    """
+    return value is None or (isinstance(value, str) and
+                             value.strip().lower() in _UNSET)
+
+
+def load_config(config: str,
+                work_dir: Optional[str] = None,
+                cfg_options: Optional[dict] = None,
+                launcher: str = 'none',
+                amp: bool = False,
+                teacher_ckpt: Optional[str] = None,
+                data_root: Optional[str] = None,
+                teacher_from_scratch: bool = False,
+                auto_scale_lr: bool = False) -> Config:
+    """Read a config and apply the command-line overrides.
+
+    Args:
+        config (str): config file.
+        work_dir (str, optional): overrides ``work_dir``.
+        cfg_options (dict, optional): ``--cfg-options`` overrides.
+        launcher (str): ``'none'``, ``'pytorch'``, ``'slurm'`` or
+            ``'mpi'``. Without a GPU, a distributed run uses gloo.
+        amp (bool): mixed precision (:func:`enable_amp`).
+        teacher_ckpt (str, optional): sets ``model.teacher_ckpt``.
+        data_root (str, optional): sets ``data_root`` of every dataset of
+            the config's dataloaders that has one.
+        teacher_from_scratch (bool): allow a distillation config without a
+            teacher checkpoint (sets ``teacher_from_scratch=True``).
+        auto_scale_lr (bool): scale the learning rate by the total batch
+            size over the config's ``auto_scale_lr.base_batch_size``
+            (mmengine's automatic LR scaling, :func:`enable_auto_scale_lr`).
+
+    Returns:
+        Config: the config with every override applied.
+
+    Raises:
+        MissingFileError: no config file.
+        ConfigError: ``teacher_ckpt`` for a config without a teacher,
+            ``data_root`` for one whose datasets take none, or
+            ``auto_scale_lr`` for one without ``auto_scale_lr``.
+    """
+    if not osp.isfile(config):
+        raise MissingFileError(f'config file {config} does not exist.')
+    cfg = Config.fromfile(config)
+    cfg.launcher = launcher
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = osp.join('./work_dirs',
+                                osp.splitext(osp.basename(config))[0])
+    if launcher == 'none' and not cfg.get('experiment_name'):
+        _name_run(cfg, config)
+    if teacher_ckpt is not None:
+        if not is_distillation(cfg):
+            raise ConfigError(
+                f'--teacher-ckpt: {config} has no teacher (no model.teacher '
+                'in the config).')
+        cfg.model.teacher_ckpt = teacher_ckpt
+    if data_root is not None:
+        _set_data_root(cfg, data_root, config)
+    if teacher_from_scratch:
+        cfg.teacher_from_scratch = True
+    if launcher != 'none':
+        _cpu_backend(cfg)
+    if amp:
+        enable_amp(cfg)
+    if auto_scale_lr:
+        enable_auto_scale_lr(cfg, config)
+    return cfg
+
+
+def _name_run(cfg: Config, config: str) -> None:
+    """Name the run after its config and the nanosecond it was loaded.
+
+    mmengine names its logger and visualizer instances after the config
+    and the second the run starts; two runs of one config in one process
+    within a second would share them (and the first run's, possibly
+    removed, work dir). mmdet's default_runtime names its visualizer
+    ``'visualizer'``, which would keep it shared across runs whatever the
+    experiment name: it gets the run's name too.
+    """
+    cfg.experiment_name = (f'{osp.splitext(osp.basename(config))[0]}_'
+                           f'{time.time_ns()}')
+    if isinstance(cfg.get('visualizer'), Mapping) and \
+            cfg.visualizer.get('name') is not None:
+        cfg.visualizer.name = cfg.experiment_name
+
+
+def enable_auto_scale_lr(cfg: Config, config: str = 'the config') -> None:
+    """Turn on mmengine's automatic LR scaling (``--auto-scale-lr``).
+
+    mmengine's Runner then multiplies the learning rate by the real total
+    batch size (GPUs x ``train_dataloader.batch_size``) over
+    ``auto_scale_lr.base_batch_size``, the batch size the config's
+    learning rate was set for.
+
+    Args:
+        cfg (Config): the config, changed in place.
+        config (str): its file, for the message.
+
+    Raises:
+        ConfigError: the config sets no ``auto_scale_lr.base_batch_size``.
+    """
+    scale = cfg.get('auto_scale_lr')
+    if not isinstance(scale, Mapping) or 'base_batch_size' not in scale:
+        raise ConfigError(
+            f'--auto-scale-lr: {config} sets no auto_scale_lr = '
+            'dict(base_batch_size=N), the total batch size its learning '
+            'rate was tuned for, so there is nothing to scale from. Add it '
+            'to the config (or pass --cfg-options '
+            'auto_scale_lr.base_batch_size=N), or drop --auto-scale-lr.')
+    scale['enable'] = True
+
+
+def _set_data_root(cfg: Config, data_root: str, config: str) -> None:
+    changed = 0
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        dataset = (cfg.get(key) or {}).get('dataset')
+        if isinstance(dataset, Mapping) and 'data_root' in dataset:
+            dataset['data_root'] = data_root
+            changed += 1
+    if not changed:
+        raise ConfigError(
+            f'--data-root: no dataset of {config} takes a data_root (its '
+            'data is built in, or set through another key).')
+
+
+def _cpu_backend(cfg: Config) -> None:
+    """Without a GPU, a distributed run uses gloo (NCCL needs GPUs)."""
+    import torch
+    if torch.cuda.is_available():
+        return
+    env = cfg.setdefault('env_cfg', {})
+    dist_cfg = env.setdefault('dist_cfg', {})
+    if dist_cfg.get('backend', 'nccl') == 'nccl':
+        dist_cfg['backend'] = 'gloo'
+
+
+def enable_amp(cfg: Config) -> None:
+    """Mixed precision: fp16 with dynamic loss scaling on GPU, bf16 on CPU
+    (no loss scaling needed).
+
+    Args:
+        cfg (Config): the config, changed in place.
+
+    Raises:
+        ConfigError: a detection config (``default_scope='mmdet'``) on
+            CPU: mmcv's ``nms`` and ``RoIAlign`` have no bfloat16 CPU
+            kernels. On GPU, detection uses mmdet's own AMP path (mmdet
+            casts the RoIs to the features' dtype for mmcv's fp16 kernels).
+    """
+    import torch
+    optim = cfg.optim_wrapper
+    if not torch.cuda.is_available() and cfg.get('default_scope') == 'mmdet':
+        raise ConfigError(
+            '--amp without a GPU would train the detector in bfloat16 on '
+            'the CPU, and mmcv\'s nms and RoIAlign have no bfloat16 CPU '
+            'kernels (they fail with "expected scalar type Float but found '
+            'BFloat16"). Drop --amp on CPU; on a GPU, --amp trains in fp16 '
+            'with dynamic loss scaling.')
+    if optim.get('type', 'OptimWrapper') == 'AmpOptimWrapper':
+        return
+    if torch.cuda.is_available():
+        optim.type = 'AmpOptimWrapper'
+        optim.loss_scale = 'dynamic'
+    else:
+        optim.type = 'CPUBF16OptimWrapper'

@@ -1,0 +1,178 @@
+# Copyright (c) dckd_mm contributors. All rights reserved.
+"""The runs: what ``tools/train.py`` and ``tools/test.py`` do once the
+config is loaded.
+
+Each run checks what would otherwise go silently wrong (:mod:`.checks`,
+:mod:`.resume`) before mmengine's ``Runner`` is built, removes a work dir
+it created for a run that never started, and on success waits for every
+rank before the process group is destroyed. On an error there is no
+barrier: another rank may be inside a collective and would never reach it;
+the tool exits and the launcher ends the others.
+"""
+import os
+import os.path as osp
+import shutil
+from typing import Any, Optional
+
+from mmengine.config import Config
+from mmengine.runner import Runner
+
+from ..compat.safe_loading import safe_load
+from ..errors import ConfigError, MissingFileError
+from ..utils.checkpoint import extract_state_dict
+from .checks import check_loss_options, check_teacher, preflight
+from .config import is_distillation
+from .report import is_user_error
+from .resume import check_fits, check_resumed_teacher, resume_checkpoint
+
+__all__ = ['run_train', 'run_test']
+
+
+def run_train(cfg: Config, resume: Optional[str] = None,
+              start_over: bool = False) -> Runner:
+    """Train ``cfg``.
+
+    Args:
+        cfg (Config): from :func:`dckd_mm.apis.load_config`.
+        resume (str, optional): ``'auto'`` (latest resumable checkpoint of
+            the work dir) or a checkpoint path.
+        start_over (bool): with ``resume='auto'``, start from epoch 0 when
+            the work dir holds nothing to resume; otherwise that is an
+            error.
+
+    Returns:
+        Runner: the runner, after training.
+
+    Raises:
+        MissingFileError: missing teacher or resume checkpoint.
+        DatasetError: missing data.
+        ConfigError: no teacher checkpoint for a distillation config, a
+            negative loss weight.
+        CheckpointError: a resume checkpoint without optimizer state, for
+            another model or with another teacher.
+    """
+    created = not osp.exists(cfg.work_dir)
+    runner = None
+    try:
+        check_teacher(cfg)
+        check_loss_options(cfg)
+        preflight(cfg)
+        path = ckpt = None
+        if resume is None and cfg.get('resume'):  # set in the config
+            resume = cfg.get('load_from') or 'auto'
+        if resume is not None:
+            path, ckpt = resume_checkpoint(cfg, resume, start_over)
+        cfg.resume = path is not None
+        if path is not None:
+            cfg.load_from = path
+        runner = Runner.from_cfg(cfg)
+        if ckpt is not None:
+            state = extract_state_dict(ckpt)
+            del ckpt
+            model = _bare_model(runner)
+            check_fits(
+                state, model, path, '--resume needs the config the run was '
+                'started with; to train another architecture from these '
+                'weights, start a new run with load_from.')
+            check_resumed_teacher(cfg, state, model, path)
+            del state
+        runner.train()
+    except BaseException as err:
+        if created and is_user_error(err) and (runner is None
+                                               or runner.iter == 0):
+            _remove_work_dir(cfg.work_dir)
+        raise
+    _close_process_group()
+    return runner
+
+
+def run_test(cfg: Config, checkpoint: str,
+             out: Optional[str] = None) -> dict:
+    """Evaluate ``checkpoint`` with ``cfg``'s test loop.
+
+    Args:
+        cfg (Config): from :func:`dckd_mm.apis.load_config`.
+        checkpoint (str): the checkpoint to score; it must fit the model.
+        out (str, optional): also dump the predictions (one dict per test
+            sample) to this ``.pkl`` file, with mmengine's ``DumpResults``
+            metric appended to the test evaluator, as mmpretrain's
+            ``tools/test.py --out`` does.
+
+    Returns:
+        dict: the test metrics.
+
+    Raises:
+        MissingFileError: no checkpoint file.
+        DatasetError: missing test data.
+        CheckpointError: the checkpoint does not fit the config's model
+            (the message lists the missing, unexpected and misshapen keys).
+        ConfigError: ``out`` is not a ``.pkl``/``.pickle`` file.
+    """
+    created = not osp.exists(cfg.work_dir)
+    try:
+        if out is not None and not out.endswith(('.pkl', '.pickle')):
+            raise ConfigError(
+                f'--out {out}: the predictions are dumped as a pickle; '
+                'name a file ending in .pkl (or .pickle).')
+        if not osp.isfile(osp.expanduser(checkpoint)):
+            raise MissingFileError(
+                f'checkpoint {checkpoint} does not exist.')
+        if is_distillation(cfg):
+            # predict mode runs the student alone and the checkpoint holds
+            # every weight it needs: no teacher file to find or load
+            cfg.model.teacher_ckpt = None
+        preflight(cfg, ('test_dataloader', ))
+        state = extract_state_dict(safe_load(checkpoint, map_location='cpu'))
+        cfg.load_from = checkpoint
+        runner = Runner.from_cfg(cfg)
+        check_fits(
+            state, _bare_model(runner), checkpoint,
+            'Test it with the config it was trained with (an exported '
+            'student with the config written beside it).',
+            need_teacher=False)
+        del state
+        if out is not None:
+            _dump_predictions(runner, out)
+        metrics = runner.test()
+    except BaseException as err:
+        if created and is_user_error(err):
+            _remove_work_dir(cfg.work_dir)
+        raise
+    _close_process_group()
+    return metrics
+
+
+def _bare_model(runner: Runner) -> Any:
+    from mmengine.model import is_model_wrapper
+    model = runner.model
+    return model.module if is_model_wrapper(model) else model
+
+
+def _dump_predictions(runner: Runner, out: str) -> None:
+    """Append mmengine's ``DumpResults`` to the test evaluator: the test
+    loop then writes every prediction to ``out``."""
+    from mmengine.evaluator import DumpResults
+    evaluator = runner.test_evaluator
+    if evaluator is None:
+        raise ConfigError(f'--out {out}: the config has no test_evaluator.')
+    out = osp.abspath(osp.expanduser(out))
+    if osp.dirname(out):
+        os.makedirs(osp.dirname(out), exist_ok=True)
+    evaluator.metrics.append(DumpResults(out_file_path=out))
+
+
+def _remove_work_dir(work_dir: str) -> None:
+    """Remove a work dir this run created and never used (logs of a run
+    that did not start), so a failed command leaves nothing behind."""
+    shutil.rmtree(work_dir, ignore_errors=True)
+
+
+def _close_process_group() -> None:
+    """After a successful run: wait for every rank, then destroy the
+    process group before the interpreter exits (mmengine never does, and
+    gloo's threads still running during interpreter teardown abort the
+    process now and then). Never called on an error path."""
+    import torch.distributed as dist
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
