@@ -30,7 +30,8 @@ from typing import Any, Callable, Iterable, List, Optional, Set, Union
 
 import torch
 
-from ..errors import CorruptCheckpointError, UntrustedCheckpointError
+from ..errors import (CorruptCheckpointError, MissingFileError,
+                      UntrustedCheckpointError)
 from .registry import Fix, Patches
 
 __all__ = [
@@ -222,7 +223,7 @@ def safe_load(path: str,
             get a file that loads safely. Defaults to False.
 
     Raises:
-        FileNotFoundError: ``path`` does not exist.
+        MissingFileError: ``path`` does not exist (a ``FileNotFoundError``).
         UntrustedCheckpointError: the pickle (zip, legacy or raw) asks for
             a callable that is not allow-listed; nothing from the file was
             executed.
@@ -231,7 +232,7 @@ def safe_load(path: str,
     """
     path = osp.expanduser(str(path))
     if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint {path} does not exist.')
+        raise MissingFileError(f'checkpoint {path} does not exist.')
     extra = list(extra_safe_globals)
     if trusted:
         try:
@@ -268,7 +269,7 @@ def load_from_local(filename: str, map_location: Optional[Any] = None
     mmengine's log line names the backend from it)."""
     filename = osp.expanduser(filename)
     if not osp.isfile(filename):
-        raise FileNotFoundError(f'{filename} can not be found.')
+        raise MissingFileError(f'{filename} can not be found.')
     return safe_load(filename, map_location=map_location)
 
 
