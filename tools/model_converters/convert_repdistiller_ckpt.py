@@ -12,15 +12,11 @@ normalisation, CIFAR-100 test pipeline) is written too. What converts:
 docs/simkd_students.md.
 """
 import argparse
-import os
-import os.path as osp
-import sys
 
 import dckd_mm  # noqa: F401
-from dckd_mm.compat import CorruptCheckpointError, UntrustedCheckpointError
+from dckd_mm.apis import report_error, tool_exit
+from dckd_mm.converters import convert_file, write_deploy_config
 from dckd_mm.models.zoo import CIFAR_ZOO
-from dckd_mm.utils import atomic_save
-from dckd_mm.utils.convert import ConversionError, convert_file, deploy_config
 
 
 def parse_args() -> argparse.Namespace:
@@ -48,23 +44,19 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     try:
-        state, cfg, meta = convert_file(args.src, args.arch,
-                                        args.num_classes, args.part,
-                                        args.teacher, args.teacher_arch)
-    except (ConversionError, FileNotFoundError, UntrustedCheckpointError,
-            CorruptCheckpointError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
-    atomic_save({'state_dict': state, 'meta': meta}, args.dst)
-    if args.config_out:
-        if osp.dirname(args.config_out):
-            os.makedirs(osp.dirname(args.config_out), exist_ok=True)
-        deploy_config(cfg, args.num_classes).dump(args.config_out)
-    print(f'wrote {args.dst}: {len(state)} tensors, {args.arch}; logits '
-          'equal the upstream computation (max abs difference '
-          f'{meta["self_check_max_abs_diff"]:.2g})')
+        result = convert_file(args.src, args.arch, args.num_classes,
+                              args.part, args.teacher, args.teacher_arch)
+        result.save(args.dst)
+        if args.config_out:
+            write_deploy_config(result.model_cfg, args.config_out,
+                                args.num_classes)
+    except Exception as err:
+        return report_error(err)
+    print(f'wrote {args.dst}: {len(result.state_dict)} tensors, '
+          f'{args.arch}; logits equal the upstream computation (max abs '
+          f'difference {result.meta["self_check_max_abs_diff"]:.2g})')
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    tool_exit(main())

@@ -3,45 +3,35 @@
 mmpretrain ImageClassifier checkpoint ({'state_dict', 'meta'}), strictly:
 nothing is written unless every key and shape fits."""
 import argparse
-import sys
 
 import dckd_mm  # noqa: F401
-from dckd_mm.compat import (CorruptCheckpointError, UntrustedCheckpointError,
-                            safe_load)
-from dckd_mm.models.builder import build_model
-from dckd_mm.utils import atomic_save
-from dckd_mm.utils.checkpoint import extract_state_dict
-from dckd_mm.utils.convert import (ConversionError, check_exact,
-                                   convert_torchvision_resnet,
-                                   torchvision_resnet_cfg)
+from dckd_mm.apis import report_error, tool_exit
+from dckd_mm.converters import convert_torchvision_file
+from dckd_mm.converters.torchvision_resnet import DEPTHS
 
 
-def main() -> int:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('src', help='torchvision ResNet state dict')
     parser.add_argument('dst', help='output mmpretrain checkpoint')
     parser.add_argument('--depth', type=int, required=True,
-                        choices=[18, 34, 50, 101, 152])
+                        choices=list(DEPTHS))
     parser.add_argument('--num-classes', type=int, default=1000)
-    args = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse_args()
     try:
-        state = convert_torchvision_resnet(
-            extract_state_dict(safe_load(args.src)))
-        model = build_model(
-            torchvision_resnet_cfg(args.depth, args.num_classes))
-        check_exact(state, model.state_dict(), f'mmpretrain ResNet-'
-                    f'{args.depth}')
-        model.load_state_dict(state, strict=True)
-    except (ConversionError, ValueError, FileNotFoundError,
-            UntrustedCheckpointError, CorruptCheckpointError) as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
-    atomic_save({'state_dict': state,
-                 'meta': dict(source=args.src, depth=args.depth,
-                              converter='dckd_mm')}, args.dst)
-    print(f'wrote {args.dst}: {len(state)} tensors, ResNet-{args.depth}')
+        result = convert_torchvision_file(args.src, args.depth,
+                                          args.num_classes)
+        result.save(args.dst)
+    except Exception as err:
+        return report_error(err)
+    print(f'wrote {args.dst}: {len(result.state_dict)} tensors, '
+          f'ResNet-{args.depth}')
     return 0
 
 
 if __name__ == '__main__':
-    sys.exit(main())
+    tool_exit(main())

@@ -9,7 +9,7 @@ import argparse
 
 import dckd_mm  # noqa: F401
 from dckd_mm.apis import report_error, tool_exit
-from dckd_mm.utils.export import export_student
+from dckd_mm.converters import export_student
 
 
 def parse_args() -> argparse.Namespace:

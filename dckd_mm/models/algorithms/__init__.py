@@ -1,5 +1,13 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
-from .roi_distill import RoIDCKDDistill, check_softmax_roi_detector
+"""mmrazor distillation algorithms. :class:`RoIDCKDDistill` (detection) is
+imported, and so registered, only where mmdet and mmcv's compiled ops
+import (:func:`dckd_mm.models.detection.detection_unavailable`):
+classification runs without them."""
+from ..detection import detection_unavailable
 from .simkd_distill import SimKDDistill
 
-__all__ = ['SimKDDistill', 'RoIDCKDDistill', 'check_softmax_roi_detector']
+__all__ = ['SimKDDistill']
+
+if detection_unavailable() is None:
+    from .roi_distill import RoIDCKDDistill  # noqa: F401
+    __all__.append('RoIDCKDDistill')

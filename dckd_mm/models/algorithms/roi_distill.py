@@ -25,16 +25,13 @@ from mmrazor.models.utils import add_prefix
 from mmrazor.registry import MODELS
 from torch import Tensor
 
-from . import detection as det
+from ...errors import ConfigError
+from .. import detection as det
 from .teacher_checkpoint import FingerprintedTeacher
 
-__all__ = ['RoIDCKDDistill', 'check_softmax_roi_detector']
+__all__ = ['RoIDCKDDistill']
 
 _STAGES = ('all', 'last')
-
-
-# the name this check had before it moved to detection.py
-check_softmax_roi_detector = det.roi_head_kind
 
 
 @MODELS.register_module()
@@ -83,21 +80,22 @@ class RoIDCKDDistill(FingerprintedTeacher, FpnTeacherDistill):
                  check_pyramid: bool = True,
                  **kwargs: Any) -> None:
         if kwargs.get('teacher_trainable', False):
-            raise ValueError(
+            raise ConfigError(
                 'RoIDCKDDistill distils from a frozen teacher; '
                 'teacher_trainable=True is not supported (it would need a '
                 'teacher loss, which this algorithm does not compute).')
         if not kwargs.get('student_trainable', True):
-            raise ValueError(
+            raise ConfigError(
                 'RoIDCKDDistill: student_trainable=False leaves nothing to '
                 'train; drop it.')
         if cascade_stages not in _STAGES:
-            raise ValueError(f'cascade_stages={cascade_stages!r}: choose '
-                             f'one of {_STAGES}.')
+            raise ConfigError(f'cascade_stages={cascade_stages!r}: choose '
+                              f'one of {_STAGES}.')
         super().__init__(*args, teacher_ckpt=None, **kwargs)
         self.teacher_loaded = self.restore_teacher(teacher_ckpt)
-        self.kind = check_softmax_roi_detector(self.student, 'student')
-        t_kind = check_softmax_roi_detector(self.teacher, 'teacher')
+        self.roi_layout = det.roi_head_layout(self.student, 'student')
+        self.kind = self.roi_layout.kind
+        t_kind = det.roi_head_layout(self.teacher, 'teacher').kind
         s_heads = det.bbox_heads(self.student)
         t_heads = det.bbox_heads(self.teacher)
         if t_kind != self.kind or len(s_heads) != len(t_heads):
@@ -108,12 +106,17 @@ class RoIDCKDDistill(FingerprintedTeacher, FpnTeacherDistill):
                 f'same index. Supported: {det.SUPPORTED}.')
         for s_head, t_head in zip(s_heads, t_heads):
             if s_head.num_classes != t_head.num_classes:
-                raise ValueError(
+                raise ConfigError(
                     f'student ({s_head.num_classes}) and teacher '
                     f'({t_head.num_classes}) detectors have different '
                     'num_classes: set both bbox heads to the dataset\'s '
                     'classes.')
         self.cascade_stages = cascade_stages
+        # the stages whose logits are distilled ('last': a standard head's
+        # only stage, a cascade's final one)
+        self.distilled_stages = frozenset(
+            range(len(s_heads)) if cascade_stages == 'all' else
+            (len(s_heads) - 1, ))
         self.student_from_scratch = student_from_scratch
         det.check_student_init(self.student, student_from_scratch)
         if check_pyramid:
@@ -198,47 +201,37 @@ class RoIDCKDDistill(FingerprintedTeacher, FpnTeacherDistill):
         return losses
 
     def roi_losses(self, t_feats: tuple) -> Dict[str, Tensor]:
-        """DCKD on each ``bbox_loss`` call of the student's RoI head: its
-        sampled RoIs and their labels (recorded inputs), its logits (the
-        recorded output of the ``_bbox_forward`` inside it), and the
-        teacher head of the same stage on the same RoIs."""
+        """DCKD on each ``bbox_loss`` call of the student's RoI head (one
+        per stage): its sampled RoIs and their labels (recorded inputs),
+        its logits (the recorded output of the ``_bbox_forward`` inside
+        it), and the teacher head of the same stage on the same RoIs, each
+        weighted as the student's RoI head weighs that stage."""
         from mmdet.structures.bbox import bbox2roi
         calls = self.roi_recorders.get_recorder('inputs').data_buffer
         outputs = self.roi_recorders.get_recorder('logits').data_buffer
         heads = det.bbox_heads(self.student)
         # a cascade stops early when a stage leaves no proposals
-        expected = (1, ) if self.kind == 'standard' else range(
-            1, len(heads) + 1)
-        if len(calls) != len(outputs) or len(calls) not in expected:
+        if len(calls) != len(outputs) or not 1 <= len(calls) <= len(heads):
             raise RuntimeError(
                 f'the student RoI head ran bbox_loss {len(calls)} and '
                 f'_bbox_forward {len(outputs)} time(s) in one step; '
                 f'{len(heads)} expected.')
+        layout = self.roi_layout
         roi_head = self.student.roi_head
-        t_head = self.teacher.roi_head
         losses: Dict[str, Tensor] = {}
         for call, out in zip(calls, outputs):
-            if self.kind == 'standard':
-                stage, sampling = 0, call[1]
-                train_cfg, name, weight = roi_head.train_cfg, \
-                    'loss_roi_dckd', 1.0
-            else:
-                stage, sampling = int(call[0]), call[2]
-                if self.cascade_stages == 'last' and \
-                        stage != len(heads) - 1:
-                    continue
-                train_cfg = roi_head.train_cfg[stage]
-                name = f'loss_roi_dckd_s{stage}'
-                weight = float(roi_head.stage_loss_weights[stage])
+            stage, sampling = layout.stage_call(call)
+            if stage not in self.distilled_stages:
+                continue
             rois = bbox2roi([res.priors for res in sampling])
             labels = heads[stage].get_targets(
-                sampling, train_cfg, concat=True)[0]
-            args = (t_feats, rois) if self.kind == 'standard' else (
-                stage, t_feats, rois)
+                sampling, layout.train_cfg(roi_head, stage), concat=True)[0]
             with torch.no_grad():
-                t_cls = t_head._bbox_forward(*args)['cls_score']
-            losses[name] = self.roi_loss(out['cls_score'], t_cls,
-                                         labels) * weight
+                t_cls = layout.bbox_forward(self.teacher.roi_head, stage,
+                                            t_feats, rois)['cls_score']
+            losses[layout.loss_name(stage)] = self.roi_loss(
+                out['cls_score'], t_cls, labels) * layout.loss_weight(
+                    roi_head, stage)
         # release the recorded features until the next step
         for recorder in self.roi_recorders.recorders.values():
             recorder.reset_data_buffer()

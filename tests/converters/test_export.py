@@ -11,7 +11,7 @@ from mmengine.runner import Runner
 
 import dckd_mm  # noqa: F401
 from dckd_mm.compat import safe_load
-from dckd_mm.utils.export import verify_export
+from dckd_mm.converters import verify_export
 from tests.helpers import (build_model, run_name, run_tool, save_teacher_ckpt,
                            tiny_run_cfg, write_cifar100)
 
@@ -112,7 +112,7 @@ def test_export_writes_a_verified_pair(tmp_path):
 @pytest.mark.parametrize('fail_at', ['verify', 'config rename'])
 def test_export_is_all_or_nothing(tmp_path, monkeypatch, fail_at):
     """Any failure after the first write removes both files."""
-    from dckd_mm.utils import export as export_mod
+    from dckd_mm.converters import export as export_mod
     ckpt = _student_ckpt(CONFIGS['simkd'], str(tmp_path / 'simkd.pth'))
     out = tmp_path / 'out'
     out_cfg, out_ckpt = str(out / 's.py'), str(out / 's.pth')

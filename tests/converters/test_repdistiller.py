@@ -20,9 +20,9 @@ from torch import nn
 
 import dckd_mm  # noqa: F401
 from dckd_mm.compat import safe_load
-from dckd_mm.models.zoo import CIFAR_ZOO, cifar_classifier_cfg
-from dckd_mm.utils.convert import (ConversionError, convert_file,
-                                   simkd_student_cfg)
+from dckd_mm.converters import ConversionError, convert_file
+from dckd_mm.models.zoo import (CIFAR_ZOO, cifar_classifier_cfg,
+                                simkd_student_cfg)
 from tests.helpers import build_model
 from tests.helpers import run_tool as run_tool_in_process
 
@@ -246,7 +246,7 @@ def test_mdistiller_file_needs_part(tmp_path):
         state['module.teacher.' + k] = v
     src = tmp_path / 'mdistiller.pth'
     torch.save({'model': state, 'epoch': 3}, src)
-    out, _, _ = convert_file(str(src), 'resnet8', part='student')
+    out = convert_file(str(src), 'resnet8', part='student').state_dict
     assert torch.equal(out['backbone.conv1.weight'],
                        m.state_dict()['backbone.conv1.weight'])
     proc = run_tool(str(src), str(tmp_path / 'x.pth'), '--arch', 'resnet8')
@@ -259,9 +259,9 @@ def test_simkd_student_of_every_pair_converts_exactly(pair, tmp_path):
     src, t_src, student, transfer, teacher = write_simkd_pair(
         tmp_path, teacher_arch, student_arch,
         dataparallel=student_arch == 'ShuffleV1')
-    out, cfg, meta = convert_file(str(src), student_arch,
-                                  teacher_src=str(t_src),
-                                  teacher_arch=teacher_arch)
+    result = convert_file(str(src), student_arch, teacher_src=str(t_src),
+                          teacher_arch=teacher_arch)
+    out, cfg, meta = result.state_dict, result.model_cfg, result.meta
     assert cfg == simkd_student_cfg(student_arch, teacher_arch)
     assert meta['teacher_arch'] == teacher_arch
     deployed = build_model(cfg).eval()
@@ -334,8 +334,8 @@ def test_refuses_teacher_whose_tap_is_not_its_classifier_input(tmp_path):
 def test_self_check_catches_what_keys_cannot(tmp_path, monkeypatch):
     """A WRN student tapped after the final BN + ReLU has exactly the same
     keys as SimKD's; only the logit self-check can refuse it."""
+    import dckd_mm.converters.repdistiller as convert
     import dckd_mm.models.zoo as zoo
-    import dckd_mm.utils.convert as convert
     src, t_src, *_ = write_simkd_pair(tmp_path, 'wrn_40_2', 'wrn_40_1')
     wrong = dict(zoo.simkd_student_cfg('wrn_40_1', 'wrn_40_2'))
     wrong['backbone'] = dict(wrong['backbone'], out_indices=(4, ))
@@ -373,7 +373,7 @@ def test_state_dict_found_as_the_checkpoint_helpers_find_it(tmp_path):
     state = repdistiller_state(m, 'resnet8')
     for i, ckpt in enumerate([{'net': state, 'acc': 70.0}, state]):
         torch.save(ckpt, tmp_path / f'{i}.pth')
-        out, _, _ = convert_file(str(tmp_path / f'{i}.pth'), 'resnet8')
+        out = convert_file(str(tmp_path / f'{i}.pth'), 'resnet8').state_dict
         assert torch.equal(out['head.fc.weight'], state['fc.weight'])
     refused = [({'epoch': 3, 'best_acc': 70.0}, "['best_acc', 'epoch']"),
                ({'model': {}}, "['model']")]
@@ -402,7 +402,7 @@ def test_refuses_untrusted_source(tmp_path):
     assert proc.returncode == 2 and 'untrusted' in proc.stderr
     assert not (tmp_path / 'pwned').exists()
     with pytest.raises(ConversionError, match='unknown arch'):
-        from dckd_mm.utils.convert import convert_repdistiller
+        from dckd_mm.converters import convert_repdistiller
         convert_repdistiller({}, 'resnet9')
 
 

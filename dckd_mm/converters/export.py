@@ -18,7 +18,10 @@ from mmengine.config import Config
 from torch import Tensor
 
 from ..compat.safe_loading import safe_load
-from .checkpoint import atomic_save, describe_mismatch, extract_state_dict
+from ..errors import CheckpointError, ConfigError
+from ..models.builder import build_model
+from ..utils.checkpoint import (atomic_save, describe_mismatch,
+                                extract_state_dict)
 
 __all__ = [
     'student_state_dict', 'student_config', 'verify_export', 'export_student'
@@ -31,14 +34,19 @@ _KEEP = ('default_scope', 'custom_imports', 'data_preprocessor',
 
 
 def student_state_dict(state: Dict[str, Tensor]) -> Dict[str, Tensor]:
-    """``architecture.*`` entries of an mmrazor algorithm, unprefixed."""
+    """``architecture.*`` entries of an mmrazor algorithm, unprefixed.
+
+    Raises:
+        CheckpointError: there are none (not a distillation checkpoint).
+    """
     prefix = 'architecture.'
     out = OrderedDict(
         (k[len(prefix):], v) for k, v in state.items()
         if k.startswith(prefix))
     if not out:
-        raise ValueError('the checkpoint has no architecture.* (student) '
-                         'weights: is it a distillation checkpoint?')
+        raise CheckpointError('the checkpoint has no architecture.* '
+                              '(student) weights: is it a distillation '
+                              'checkpoint?')
     return out
 
 
@@ -46,8 +54,8 @@ def student_config(cfg: Config) -> Config:
     """A plain mmpretrain config for the student of distillation ``cfg``."""
     model = cfg.model
     if 'architecture' not in model:
-        raise ValueError('the config has no model.architecture (student): '
-                         'is it a distillation config?')
+        raise ConfigError('the config has no model.architecture '
+                          '(student): is it a distillation config?')
     student = model.architecture.to_dict()
     student.pop('_scope_', None)
     if 'data_preprocessor' in model:
@@ -70,7 +78,7 @@ def _config_text(s_cfg: Config, out_config: str) -> str:
     """``s_cfg`` as the text of a config file named ``out_config``."""
     ext = osp.splitext(out_config)[1].lower()
     if ext not in _CONFIG_FORMATS:
-        raise ValueError(
+        raise ConfigError(
             f'student config {out_config}: name a .py, .json or .yaml '
             'file (mmengine reads configs by their extension).')
     if ext == '.py':
@@ -100,10 +108,9 @@ def verify_export(config_path: str, checkpoint_path: str,
         config_format (str): ``'.py'``, ``'.json'`` or ``'.yaml'``.
 
     Raises:
-        ValueError: the weights do not fit the model of the config; the
-            message lists the missing, unexpected and misshapen keys.
+        CheckpointError: the weights do not fit the model of the config;
+            the message lists the missing, unexpected and misshapen keys.
     """
-    from ..models.builder import build_model
     with open(config_path, encoding='utf-8') as f:
         s_cfg = Config.fromstring(f.read(), file_format=config_format)
     # a ConfigDict, not a plain dict: mmdet reads train_cfg.rpn and the
@@ -114,7 +121,7 @@ def verify_export(config_path: str, checkpoint_path: str,
                                          map_location='cpu'))
     detail = describe_mismatch(state, model.state_dict())
     if detail:
-        raise ValueError(
+        raise CheckpointError(
             'the student weights of the checkpoint do not fit the student '
             f'of the config: {detail}. Export a checkpoint with the config '
             'it was trained with (not one of another teacher/student '
@@ -140,14 +147,15 @@ def export_student(config: str, checkpoint: str, out_config: str,
 
     Raises:
         FileNotFoundError: no config or checkpoint file.
-        ValueError: not a distillation config or checkpoint, an unknown
-            config extension, the two output names the same, or a
-            checkpoint that does not fit the config (another pair): the
-            message lists the mismatch.
+        ConfigError: not a distillation config, an unknown config
+            extension, or the two output names the same.
+        CheckpointError: not a distillation checkpoint, or one that does
+            not fit the config (another pair): the message lists the
+            mismatch.
     """
     if osp.abspath(out_config) == osp.abspath(out_checkpoint):
-        raise ValueError(f'the student config and checkpoint would both be '
-                         f'written to {out_config}: name two files.')
+        raise ConfigError(f'the student config and checkpoint would both '
+                          f'be written to {out_config}: name two files.')
     cfg = Config.fromfile(config)
     state = student_state_dict(
         extract_state_dict(safe_load(checkpoint, map_location='cpu')))
