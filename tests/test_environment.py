@@ -60,6 +60,28 @@ def test_classification_without_compiled_ops_or_mmdet(tmp_path):
     assert 'OK' in proc.stdout and 'loss_dckd' in proc.stdout
 
 
+DETECTION = ('configs/dckd/'
+             'dckd_faster-rcnn-r101-fpn_faster-rcnn-r50-fpn_8xb2-1x_coco.py')
+
+
+def test_detection_config_names_what_to_install(tmp_path):
+    """Where mmdet does not import, a detection config stops at once with
+    ``error: ...`` (status 2) naming mmdet, and writes nothing."""
+    code = BLOCK + (
+        'import runpy\n'
+        f'sys.argv = ["tools/train.py", {DETECTION!r}, "--work-dir", '
+        f'{str(tmp_path / "work")!r}]\n'
+        'runpy.run_path("tools/train.py", run_name="__main__")\n')
+    proc = subprocess.run([sys.executable, '-c', code], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600,
+                          env={**os.environ, 'PYTHONPATH': ROOT})
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith('error: ') and 'detection config' in last
+    assert 'pip install mmdet==3.3.0' in last
+    assert not (tmp_path / 'work').exists()
+
+
 def _would_install(*target: str) -> list:
     """What ``pip install TARGET`` would install or replace here, resolved
     offline against what is installed (``--dry-run --report``)."""

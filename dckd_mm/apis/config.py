@@ -6,11 +6,11 @@ from typing import Any, Mapping, Optional
 
 from mmengine.config import Config
 
-from ..errors import ConfigError, MissingFileError
+from ..errors import ConfigError, MissingFileError, UnsupportedHostError
 
 __all__ = [
     'load_config', 'enable_auto_scale_lr', 'enable_amp', 'is_distillation',
-    'unset'
+    'is_detection', 'unset'
 ]
 
 _UNSET = ('', 'none', 'null')
@@ -29,6 +29,37 @@ def is_distillation(cfg: Config) -> bool:
     model = cfg.get('model')
     return isinstance(model, Mapping) and (
         'teacher' in model or 'teacher_ckpt' in model)
+
+
+def is_detection(cfg: Config) -> bool:
+    """Whether ``cfg`` builds an mmdet detector (mmdet's default scope,
+    or a model whose type names mmdet's registry)."""
+    model = cfg.get('model')
+    kind = str(model.get('type', '')) if isinstance(model, Mapping) else ''
+    return cfg.get('default_scope') == 'mmdet' or kind.startswith(
+        'mmdet.') or kind.endswith('RoIDCKDDistill')
+
+
+def _read_config(config: str) -> Config:
+    """``Config.fromfile``, stopping at once with what to install when
+    the config needs detection and this host cannot run it (no mmdet, or
+    mmcv without compiled ops)."""
+    from ..models.detection import detection_unavailable
+    try:
+        cfg = Config.fromfile(config)
+    except ModuleNotFoundError as err:
+        if 'mmdet' not in str(err):
+            raise
+        raise UnsupportedHostError(
+            f'{config} is a detection config, which needs mmdet: '
+            f'{detection_unavailable() or err}') from err
+    if is_detection(cfg):
+        reason = detection_unavailable()
+        if reason:
+            raise UnsupportedHostError(
+                f'{config} is a detection config, and detection cannot run '
+                f'here: {reason}')
+    return cfg
 
 
 def unset(value: Any) -> bool:
@@ -78,13 +109,15 @@ def load_config(config: str,
 
     Raises:
         MissingFileError: no config file.
+        UnsupportedHostError: a detection config where mmdet or mmcv's
+            compiled ops do not import.
         ConfigError: ``teacher_ckpt`` for a config without a teacher,
             ``data_root`` for one whose datasets take none, or
             ``auto_scale_lr`` for one without ``auto_scale_lr``.
     """
     if not osp.isfile(config):
         raise MissingFileError(f'config file {config} does not exist.')
-    cfg = Config.fromfile(config)
+    cfg = _read_config(config)
     cfg.launcher = launcher
     if cfg_options:
         cfg.merge_from_dict(cfg_options)

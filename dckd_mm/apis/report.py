@@ -75,7 +75,8 @@ def report_error(err: BaseException) -> int:
     if is_user_error(err):
         print(f'error: {err}', file=sys.stderr, flush=True)
         return 2
-    traceback.print_exception(err, file=sys.stderr)
+    traceback.print_exception(type(err), err, err.__traceback__,
+                              file=sys.stderr)
     sys.stderr.flush()
     return 1
 

@@ -13,7 +13,8 @@ __all__ = ['detection_unavailable']
 
 _MMDET = 'mmdet 3.3.0 (`pip install mmdet==3.3.0`)'
 _MMCV_OPS = ('mmcv 2.1.0 built with its compiled ops, not mmcv-lite '
-             '(`make test` builds them, see docs/platform.md)')
+             "(`mim install 'mmcv==2.1.0'`; in dckd_mm's repository `make "
+             'test` builds them, see docs/platform.md)')
 
 
 def _import_error(name: str) -> Optional[BaseException]:
