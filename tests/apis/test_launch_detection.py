@@ -8,6 +8,9 @@ from mmengine.config import Config
 import dckd_mm  # noqa: F401
 from tests.fixtures.coco import CONFIGS, R18
 
+# needs mmdet and mmcv's compiled ops (not on the oldest lane)
+pytestmark = pytest.mark.detection
+
 
 def test_gpu_without_mmcv_cuda_ops_is_refused(monkeypatch):
     import mmcv.ops

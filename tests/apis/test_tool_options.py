@@ -122,6 +122,7 @@ def test_runs_of_one_config_get_their_own_logger_and_visualizer():
     assert a.experiment_name.startswith('res32x4_res8x4_cifar100_')
 
 
+@pytest.mark.detection
 def test_detection_runs_get_their_own_visualizer():
     """mmdet's default_runtime names its visualizer 'visualizer': without
     the rename every detection run in a process (train, then test) shared

@@ -16,8 +16,8 @@ from PIL import Image
 
 import dckd_mm  # noqa: F401
 from dckd_mm.apis import preflight
-from dckd_mm.datasets import DatasetError
 from dckd_mm.converters import torchvision_resnet_cfg
+from dckd_mm.datasets import DatasetError
 from tests.helpers import build_model, run_name, run_tool, save_teacher_ckpt
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))

@@ -21,6 +21,9 @@ from tests.fixtures.coco import (CASCADE, CLASSES, CONFIGS, R18, ROOT,
                                  teacher_file, tiny, write_coco)
 from tests.helpers import build_model
 
+# needs mmdet and mmcv's compiled ops (not on the oldest lane)
+pytestmark = pytest.mark.detection
+
 
 @pytest.fixture(scope='module')
 def coco_root(tmp_path_factory):

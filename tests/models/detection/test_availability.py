@@ -63,6 +63,7 @@ def _without(blocked: str) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.detection
 def test_available_here_and_registered():
     from mmrazor.registry import MODELS
 

@@ -1,8 +1,12 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
 """mmcv's compiled CPU ops (built by .dev_scripts/build_mmcv.sh) are there
 and correct, compared with torchvision's implementations."""
+import pytest
 import torch
 import torchvision
+
+# needs mmdet and mmcv's compiled ops (not on the oldest lane)
+pytestmark = pytest.mark.detection
 
 
 def test_mmdet_and_ops_import():

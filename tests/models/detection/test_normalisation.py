@@ -10,6 +10,9 @@ import dckd_mm  # noqa: F401
 from tests.fixtures.coco import R18, distill_model, raw_batch, tiny, write_coco
 from tests.helpers import build_model
 
+# needs mmdet and mmcv's compiled ops (not on the oldest lane)
+pytestmark = pytest.mark.detection
+
 
 @pytest.fixture(scope='module')
 def coco_root(tmp_path_factory):

@@ -13,6 +13,9 @@ import dckd_mm  # noqa: F401
 from tests.fixtures.coco import R18, backbone_file
 from tests.helpers import build_model
 
+# needs mmdet and mmcv's compiled ops (not on the oldest lane)
+pytestmark = pytest.mark.detection
+
 
 def test_student_without_pretrained_weights_is_refused(tmp_path,
                                                        monkeypatch):

@@ -8,6 +8,9 @@ import dckd_mm  # noqa: F401
 from tests.fixtures.coco import MV2, R18, distill_model
 from tests.helpers import build_model
 
+# needs mmdet and mmcv's compiled ops (not on the oldest lane)
+pytestmark = pytest.mark.detection
+
 
 def test_misaligned_pyramid_is_refused():
     model = distill_model(MV2)

@@ -10,6 +10,9 @@ import dckd_mm  # noqa: F401
 from tests.fixtures.coco import CASCADE, R18, distill_model
 from tests.helpers import build_model
 
+# needs mmdet and mmcv's compiled ops (not on the oldest lane)
+pytestmark = pytest.mark.detection
+
 
 def test_other_roi_heads_are_refused():
     from mmengine.hub import get_config
