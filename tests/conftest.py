@@ -2,7 +2,6 @@
 import os
 import os.path as osp
 import shutil
-import sys
 import tempfile
 
 import pytest
@@ -10,13 +9,6 @@ import torch
 
 # Tests are small: keep them on 2 threads and deterministic.
 torch.set_num_threads(min(2, os.cpu_count() or 1))
-
-# The analysis tools' experiment code (tools/analysis_tools/lib) is not part
-# of the package; tests import it as the tools do, as ``lib.<module>``.
-ANALYSIS_TOOLS = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                          'tools', 'analysis_tools')
-if ANALYSIS_TOOLS not in sys.path:
-    sys.path.insert(0, ANALYSIS_TOOLS)
 
 
 # mmengine runs yapf over every config it logs, dumps or stores in a

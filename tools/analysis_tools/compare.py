@@ -1,11 +1,12 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
 """Side-by-side comparison of distillation methods, N seeds.
 
-CONFIG_SET names a set of tools/analysis_tools/config_sets.yml (digits,
+CONFIG_SET names a set of configs/demo/config_sets.yml (digits,
 digits100, digits-claims, digits100-claims, cifar100). Prints one progress
 line per run, then mean +- std top-1 per method, a throughput table (train
-step time, images/s, ratio to KD) measured in the same run and, for the
-claims sets, the paper's claims marked as holding here or not; writes
+step time, images/s, ratio to the set's baseline) measured in the same run
+and the paper's claims the set tests, each with its verdict from the mean
+difference and its standard error (none from a single seed); writes
 results.{json,md,png} to --work-dir. Each run's own log is in its folder
 (console.log and mmengine's timestamped log).
 """
@@ -18,19 +19,20 @@ import time
 import torch
 from mmengine.config import DictAction
 
-import dckd_mm  # noqa: F401
-from dckd_mm.apis import USER_ERRORS
-# lib/ (the experiment code of these tools) imports as `lib`: python
-# puts a script's own folder first on sys.path
-from lib.compare import (claims_table, format_table, load_config_sets,
-                         run_comparison, save_results)
+from dckd_mm.apis import report_error
+from dckd_mm.benchmark import (format_table, load_config_sets, run_comparison,
+                               save_results)
 
-HERE = osp.dirname(osp.abspath(__file__))
-SETS = osp.join(HERE, 'config_sets.yml')
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+SETS = osp.join(ROOT, 'configs', 'demo', 'config_sets.yml')
 
 
 def main() -> int:
-    sets = load_config_sets(SETS)
+    """Run the comparison; returns the exit status (2 on a user error)."""
+    try:
+        sets = load_config_sets(SETS)
+    except Exception as err:
+        return report_error(err)
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument('config_set', choices=sorted(sets))
     parser.add_argument('--seeds', type=int, default=5)
@@ -47,20 +49,16 @@ def main() -> int:
     spec = sets[args.config_set]
     start = time.perf_counter()
     try:
-        result = run_comparison(spec['teacher'], spec['methods'], work_dir,
-                                tuple(range(args.seeds)), args.cfg_options)
-    except USER_ERRORS as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
-    result['total_s'] = time.perf_counter() - start
-    result['command'] = ' '.join(['python'] + sys.argv)
-    title = (f'{args.config_set}: {args.seeds} seed(s), '
-             f'{result["device"]}, {args.threads} threads')
-    paths = save_results(result, work_dir, title)
+        result = run_comparison(spec, work_dir, range(args.seeds),
+                                args.cfg_options)
+        result['total_s'] = time.perf_counter() - start
+        result['command'] = ' '.join(['python'] + sys.argv)
+        title = (f'{spec.get("title") or args.config_set}: {args.seeds} '
+                 f'seed(s), {result["device"]}, {args.threads} threads')
+        paths = save_results(result, work_dir, title)
+    except Exception as err:
+        return report_error(err)
     print('\n' + format_table(result))
-    claims = claims_table(result)
-    if claims:
-        print('\n' + claims)
     print(f'\ntotal {result["total_s"]:.0f} s; wrote ' + ', '.join(paths))
     return 0
 

@@ -24,11 +24,8 @@ from typing import Dict, List
 import numpy as np
 import torch
 
-import dckd_mm  # noqa: F401
-from dckd_mm.apis import USER_ERRORS
-# lib/ (the experiment code of these tools) imports as `lib`: python
-# puts a script's own folder first on sys.path
-from lib.compare import Progress, train_method, train_teacher
+from dckd_mm.apis import report_error
+from dckd_mm.benchmark import Progress, train_method, train_teacher
 
 METHODS = [
     ('SimKD + KD',
@@ -109,9 +106,8 @@ def main() -> int:
                                              'grad_cosine.jsonl')))
             with open(logs[-1]) as f:
                 records[name] = [json.loads(line) for line in f]
-    except USER_ERRORS as err:
-        print(f'error: {err}', file=sys.stderr)
-        return 2
+    except Exception as err:
+        return report_error(err)
     with open(osp.splitext(args.out)[0] + '.json', 'w') as f:
         json.dump(records, f)
     plot(records, args.out,

@@ -11,10 +11,7 @@ Example (DCKD vs. SimKD, as the paper compares them)::
 """
 import sys
 
-import dckd_mm  # noqa: F401
-# lib/ (the experiment code of these tools) imports as `lib`: python
-# puts a script's own folder first on sys.path
-from lib.analysis import plot_cli, plot_tsne
+from dckd_mm.benchmark.feature_plots import plot_cli, plot_tsne
 
 if __name__ == '__main__':
     sys.exit(plot_cli(plot_tsne, __doc__))

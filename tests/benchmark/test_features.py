@@ -1,13 +1,14 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
-"""t-SNE and similarity-matrix tools on tiny digits data."""
+"""Student features, the t-SNE and similarity-matrix tools
+(dckd_mm.benchmark.features, .feature_plots) on tiny digits data."""
 import numpy as np
 import pytest
 import torch
 from mmengine.config import Config
 
-import dckd_mm  # noqa: F401
+from dckd_mm.benchmark.features import extract_features, similarity_matrix
+from dckd_mm.errors import ConfigError, MissingFileError
 from tests.helpers import build_model, run_tool, save_teacher_ckpt
-from lib.analysis import similarity_matrix
 
 STUDENT = 'configs/demo/resnet8_1xb64_digits.py'
 SIMKD = 'configs/demo/dckd_resnet20_resnet8_1xb64_digits.py'
@@ -42,7 +43,6 @@ def test_tools_side_by_side(tool, tmp_path):
 
 
 def test_features_are_the_reused_classifier_input(tmp_path):
-    from lib.analysis import extract_features
     cfg = Config.fromfile(SIMKD)
     t_ckpt = str(tmp_path / 'teacher.pth')
     save_teacher_ckpt(cfg.model.teacher.to_dict(), t_ckpt)
@@ -56,3 +56,22 @@ def test_features_are_the_reused_classifier_input(tmp_path):
     with torch.no_grad():
         logits = algo.student.head.fc(torch.from_numpy(feats))
     assert torch.isfinite(logits).all()
+
+
+def test_bad_input_is_refused(tmp_path):
+    missing = str(tmp_path / 'none.pth')
+    with pytest.raises(MissingFileError, match='none.pth'):
+        extract_features(STUDENT, missing)
+    plain = build_model(Config.fromfile(STUDENT).model.to_dict())
+    ckpt = str(tmp_path / 'plain.pth')
+    torch.save({'state_dict': plain.state_dict()}, ckpt)
+    with pytest.raises(ConfigError, match='at least 1'):
+        extract_features(STUDENT, ckpt, max_samples=0)
+    with pytest.raises(ConfigError, match='no val_dataloader'):
+        extract_features(STUDENT, ckpt, 'val',
+                         cfg_options={'val_dataloader': None})
+    res = run_tool('tools/analysis_tools/tsne.py', str(tmp_path / 'a.png'),
+                   '--model', 'x', STUDENT, missing)
+    assert res.returncode == 2
+    assert res.stderr.startswith('error: checkpoint ') and \
+        'none.pth does not exist' in res.stderr

@@ -13,7 +13,7 @@ from mmengine.runner import Runner
 import dckd_mm  # noqa: F401
 from tests.helpers import run_name, save_teacher_ckpt
 
-ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 CONFIGS = sorted(glob.glob(osp.join(ROOT, 'configs', 'demo', '*.py')))
 
 
