@@ -17,16 +17,11 @@ from typing import Any, Optional, Tuple
 from mmengine.config import Config
 from mmengine.runner import Runner
 
-from ..apis import check_teacher, load_config
+from ..apis import check_loss_options, check_teacher, load_config, preflight
 from ..utils.checkpoint import atomic_save, extract_state_dict
 from .output import native_output_to, run_output
 from .profiling import profile_step
 from .progress import EpochProgressHook, Progress
-
-try:
-    from ..apis import check_loss_options, preflight
-except ImportError:  # until dckd_mm.apis exports them (issue 22)
-    from ..apis.launch import check_loss_options, preflight
 
 __all__ = ['run_config', 'build_runner', 'train_teacher', 'train_method']
 
