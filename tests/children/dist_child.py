@@ -4,14 +4,12 @@ through mmengine's init_dist and DDP wrapper, with or without the fix."""
 import os
 import sys
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
-import torch  # noqa: E402
-from mmengine.dist import init_dist  # noqa: E402
-from mmengine.model import MMDistributedDataParallel  # noqa: E402
+import torch
+from mmengine.dist import init_dist
+from mmengine.model import MMDistributedDataParallel
 
-import dckd_mm  # noqa: E402,F401
-from dckd_mm.compat import cpu_distributed  # noqa: E402
+import dckd_mm  # noqa: F401
+from dckd_mm.compat import cpu_distributed
 
 if '--without-fix' in sys.argv:
     cpu_distributed.uninstall()

@@ -7,7 +7,6 @@ import argparse
 import builtins
 import os
 import signal
-import sys
 
 import torch
 import torch.nn as nn
@@ -17,10 +16,8 @@ from mmengine.model import BaseModel
 from mmengine.runner import Runner
 from torch.utils.data import Dataset
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__)))))
-import dckd_mm  # noqa: E402,F401
-from dckd_mm.compat import atomic_checkpoints  # noqa: E402
+import dckd_mm  # noqa: F401
+from dckd_mm.compat import atomic_checkpoints
 
 
 class Toy(BaseModel):

@@ -11,12 +11,14 @@ import sys
 import pytest
 import torch
 
-CHILD = osp.join(osp.dirname(osp.dirname(osp.abspath(__file__))),
-                 'children', 'kill_resume_child.py')
+ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+# run as a module from the repository root, so that it imports this
+# checkout's dckd_mm and tests packages
+CHILD = ['-m', 'tests.children.kill_resume_child']
 
 
 def child(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, CHILD, *args],
+    return subprocess.run([sys.executable, *CHILD, *args], cwd=ROOT,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -17,18 +17,22 @@ from dckd_mm.compat import safe_load
 from tests.helpers import save_teacher_ckpt
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-CHILD = osp.join(ROOT, 'tests', 'children', 'dist_child.py')
+# run as a module from the repository root, so that it imports this
+# checkout's dckd_mm
+CHILD = ['-m', 'tests.children.dist_child']
 
 
 def test_without_fix_mmengine_cannot_start_on_cpu():
     if torch.cuda.is_available():
         pytest.skip('the breakage only exists without a GPU')
     port = str(random.randint(20000, 32000))
-    bad = subprocess.run([sys.executable, CHILD, port, '--without-fix'],
-                         capture_output=True, text=True, timeout=300)
+    bad = subprocess.run([sys.executable, *CHILD, port, '--without-fix'],
+                         cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
     assert bad.returncode != 0 and 'NVIDIA driver' in bad.stderr
-    good = subprocess.run([sys.executable, CHILD, str(int(port) + 1)],
-                          capture_output=True, text=True, timeout=300)
+    good = subprocess.run([sys.executable, *CHILD, str(int(port) + 1)],
+                          cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
     assert good.returncode == 0 and 'ok' in good.stdout, good.stderr[-2000:]
 
 
