@@ -57,12 +57,12 @@ class SyncCounter:
 
 def test_counter_sees_a_host_read_in_dckd_mm():
     """Positive control: the debug checks do read values, and are seen."""
-    from dckd_mm.models.losses.dckd_loss import validate_logits_and_labels
+    from dckd_mm.models.losses.validation import validate_logits_and_labels
     s = torch.randn(4, 5)
     with SyncCounter() as counter:
         validate_logits_and_labels(s, s, torch.zeros(4, dtype=torch.long),
                                    check_values=True)
-    assert any('dckd_loss.py' in c for c in counter.calls)
+    assert any('validation.py' in c for c in counter.calls)
 
 
 @pytest.mark.parametrize('config', [

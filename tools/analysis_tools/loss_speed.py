@@ -9,7 +9,9 @@ it also checks one SimKD + DCKD step under sync debug mode 'error'.
 Targets (benchmarks, not tests): DCKD <= 1.0x DKDLoss everywhere and
 <= 2x the floor on a GPU; SimKD + DCKD step <= 1.10x the KD step.
 
-The GPU check is one call of about 2-4 minutes:
+Needs the OpenMMLab stack (mmrazor's losses, the configs' models). On a bare
+GPU machine with torch alone, run tools/analysis_tools/device_check.py
+instead. With the stack on a GPU, one call of about 2-4 minutes:
     python tools/analysis_tools/loss_speed.py --steps --json speed.json
 """
 import argparse
@@ -20,10 +22,9 @@ import sys
 import torch
 
 import dckd_mm  # noqa: F401
-# lib/ (the experiment code of these tools) imports as `lib`: python
-# puts a script's own folder first on sys.path
-from lib.loss_speed import (format_speed_table, format_step_table, sync_check,
-                            time_losses, time_steps)
+from dckd_mm.benchmark.loss_speed import (format_speed_table,
+                                          format_step_table, sync_check,
+                                          time_losses, time_steps)
 
 HERE = osp.dirname(osp.abspath(__file__))
 

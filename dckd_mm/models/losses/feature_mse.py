@@ -1,8 +1,11 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
-"""SimKD's feature loss: MSE between projected student and teacher maps."""
+"""SimKD's feature loss: MSE between projected student and teacher maps.
+
+Imports torch only; ``SimKDFeatureLoss`` is registered into mmrazor's
+``MODELS`` by ``dckd_mm.models.losses``.
+"""
 import torch.nn as nn
 import torch.nn.functional as F
-from mmrazor.registry import MODELS
 from torch import Tensor
 
 __all__ = ['align_spatial', 'simkd_feature_loss', 'SimKDFeatureLoss']
@@ -48,7 +51,6 @@ def simkd_feature_loss(s_feature: Tensor, t_feature: Tensor) -> Tensor:
     return F.mse_loss(s_feature, t_feature.to(s_feature.dtype))
 
 
-@MODELS.register_module()
 class SimKDFeatureLoss(nn.Module):
     """SimKD feature loss (Chen et al., CVPR 2022): MSE of aligned maps.
 
