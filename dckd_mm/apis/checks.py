@@ -15,8 +15,6 @@ __all__ = [
     'check_teacher', 'check_loss_options', 'preflight', 'check_mmcv_cuda'
 ]
 
-_NON_NEGATIVE = ('loss_weight', 'alpha', 'beta')
-
 
 def check_teacher(cfg: Config) -> None:
     """A distillation config must name its teacher checkpoint.
@@ -52,8 +50,10 @@ def check_teacher(cfg: Config) -> None:
 
 
 def check_loss_options(cfg: Config) -> None:
-    """Refuse a negative or non-finite ``loss_weight`` (any loss of the
-    model) or ``alpha``/``beta`` (a ``DCKDLoss``): a negative weight turns
+    """Refuse a DCKD option out of its range (every ``DCKDLoss`` node, with
+    the loss's own validator,
+    :func:`~dckd_mm.models.losses.check_dckd_options`) and a negative or
+    non-finite ``loss_weight`` of any other loss: a negative weight turns
     distillation into anti-distillation without any other sign.
 
     Args:
@@ -62,20 +62,26 @@ def check_loss_options(cfg: Config) -> None:
     Raises:
         ConfigError: naming the config key and the value.
     """
+    import inspect
+
+    from ..models.losses import check_dckd_options
+    dckd_keys = set(inspect.signature(check_dckd_options).parameters) - {
+        'where'}
 
     def walk(node: Any, where: str) -> None:
         if isinstance(node, Mapping):
-            is_dckd = str(node.get('type', '')).split('.')[-1] == 'DCKDLoss'
-            for key in _NON_NEGATIVE:
-                value = node.get(key)
-                if key != 'loss_weight' and not is_dckd:
-                    continue
+            if str(node.get('type', '')).split('.')[-1] == 'DCKDLoss':
+                check_dckd_options(
+                    where=where,
+                    **{k: v for k, v in node.items() if k in dckd_keys})
+            else:
+                value = node.get('loss_weight')
                 if isinstance(value, (int, float)) and not isinstance(
                         value, bool) and not (math.isfinite(value)
                                               and value >= 0):
                     raise ConfigError(
-                        f'{where}.{key} = {value}: loss weights must be '
-                        'finite and >= 0 (a negative weight pushes the '
+                        f'{where}.loss_weight = {value}: loss weights must '
+                        'be finite and >= 0 (a negative weight pushes the '
                         'student away from the teacher).')
             for key, value in node.items():
                 walk(value, f'{where}.{key}')

@@ -236,7 +236,8 @@ def case_empty_teacher_ckpt(tmp_path):
 def case_negative_dckd_weight(tmp_path):
     cfg = Config.fromfile(DIGITS)
     cfg.model.distiller.distill_losses.loss_dckd.alpha = -1.0
-    with pytest.raises(ValueError, match='must be finite and >= 0'):
+    with pytest.raises(ValueError, match=r'loss_dckd\.alpha = -1\.0: alpha '
+                       'must be a finite number >= 0'):
         check_loss_options(cfg)
 
 
