@@ -18,7 +18,8 @@ __all__ = [
     'DCKDError', 'ConfigError', 'DatasetError', 'CheckpointError',
     'CorruptCheckpointError', 'UntrustedCheckpointError',
     'MissingFileError', 'ConversionError', 'UnsupportedHostError',
-    'ConfigTypeError', 'HostBuildError'
+    'ConfigTypeError', 'HostBuildError', 'OutputPathError',
+    'OutOfSpaceError'
 ]
 
 
@@ -69,3 +70,19 @@ class HostBuildError(UnsupportedHostError, RuntimeError):
     """The host libraries are installed but built without what this machine
     needs (mmcv's ops without CUDA on a machine with a GPU); a
     ``RuntimeError`` too."""
+
+
+class OutputPathError(DCKDError, OSError):
+    """An output name cannot be written: it is a folder, it lies under a
+    file, or its folder is not writable. Raised before anything is
+    written; an ``OSError`` too."""
+
+
+class OutOfSpaceError(DCKDError, OSError):
+    """A write failed because the disk (or the user's quota) is full, or
+    the file would exceed the process's file-size limit; an ``OSError``
+    too, with the ``errno`` and ``filename`` of the failed write (its
+    text stays the message alone, without ``[Errno N]``)."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ''

@@ -9,17 +9,19 @@ rank before the process group is destroyed. On an error there is no
 barrier: another rank may be inside a collective and would never reach it;
 the tool exits and the launcher ends the others.
 """
-import os
 import os.path as osp
 import shutil
 from typing import Any, Optional
 
+import mmengine
 from mmengine.config import Config
+from mmengine.evaluator import DumpResults
+from mmengine.logging import print_log
 from mmengine.runner import Runner
 
 from ..compat.safe_loading import safe_load
 from ..errors import ConfigError, MissingFileError
-from ..utils.checkpoint import extract_state_dict
+from ..utils.checkpoint import atomic_write, check_output, extract_state_dict
 from .checks import check_loss_options, check_teacher, preflight
 from .config import is_distillation
 from .report import is_user_error
@@ -107,13 +109,15 @@ def run_test(cfg: Config, checkpoint: str,
         CheckpointError: the checkpoint does not fit the config's model
             (the message lists the missing, unexpected and misshapen keys).
         ConfigError: ``out`` is not a ``.pkl``/``.pickle`` file.
+        OutputPathError: ``out`` is a folder or its folder cannot be
+            written (checked before the test runs).
+        OutOfSpaceError: the disk filled up while ``out`` was written; an
+            existing file under that name is left as it was.
     """
     created = not osp.exists(cfg.work_dir)
     try:
-        if out is not None and not out.endswith(('.pkl', '.pickle')):
-            raise ConfigError(
-                f'--out {out}: the predictions are dumped as a pickle; '
-                'name a file ending in .pkl (or .pickle).')
+        if out is not None:
+            _check_out(out)
         if not osp.isfile(osp.expanduser(checkpoint)):
             raise MissingFileError(
                 f'checkpoint {checkpoint} does not exist.')
@@ -148,17 +152,41 @@ def _bare_model(runner: Runner) -> Any:
     return model.module if is_model_wrapper(model) else model
 
 
+def _check_out(out: str) -> None:
+    """Refuse an ``--out`` that could not be written, before the test
+    runs: not a ``.pkl``/``.pickle`` name, a folder, or a name whose
+    folder cannot be written."""
+    if not out.endswith(('.pkl', '.pickle')):
+        raise ConfigError(
+            f'--out {out}: the predictions are dumped as a pickle; '
+            'name a file ending in .pkl (or .pickle).')
+    check_output(out, '--out')
+
+
 def _dump_predictions(runner: Runner, out: str) -> None:
-    """Append mmengine's ``DumpResults`` to the test evaluator: the test
-    loop then writes every prediction to ``out``."""
-    from mmengine.evaluator import DumpResults
+    """Append :class:`_AtomicDumpResults` (mmengine's ``DumpResults``,
+    written all or nothing) to the test evaluator: the test loop then
+    writes every prediction to ``out``."""
     evaluator = runner.test_evaluator
     if evaluator is None:
         raise ConfigError(f'--out {out}: the config has no test_evaluator.')
     out = osp.abspath(osp.expanduser(out))
-    if osp.dirname(out):
-        os.makedirs(osp.dirname(out), exist_ok=True)
-    evaluator.metrics.append(DumpResults(out_file_path=out))
+    evaluator.metrics.append(_AtomicDumpResults(out_file_path=out))
+
+
+class _AtomicDumpResults(DumpResults):
+    """mmengine's ``DumpResults``, writing its pickle with
+    :func:`dckd_mm.utils.checkpoint.atomic_write`: a full disk or a kill
+    never leaves a truncated file under the ``--out`` name (an existing
+    one stays as it was), and a full disk is an ``OutOfSpaceError``."""
+
+    def compute_metrics(self, results: list) -> dict:
+        """Dump ``results`` to ``out_file_path``, all or nothing."""
+        atomic_write(self.out_file_path,
+                     lambda f: mmengine.dump(results, f, file_format='pkl'))
+        print_log(f'Results has been saved to {self.out_file_path}.',
+                  logger='current')
+        return {}
 
 
 def _remove_work_dir(work_dir: str) -> None:

@@ -11,7 +11,9 @@
 * :mod:`.repdistiller`, :mod:`.torchvision_resnet` — file-level
   conversions, each returning a :class:`ConversionResult`;
 * :mod:`.deploy` — the mmpretrain config a converted CIFAR model deploys
-  with;
+  with, written with its checkpoint all or nothing;
+* :mod:`.outputs` — output names checked before anything is converted or
+  written, a config's text by its extension;
 * :mod:`.export` — a distillation checkpoint's student as a standalone
   model.
 
@@ -24,18 +26,19 @@ nothing in :mod:`dckd_mm.models` or :mod:`dckd_mm.utils` imports it.
 """
 from ..errors import ConversionError
 from .deploy import (UPSTREAM_CIFAR100_MEAN, UPSTREAM_CIFAR100_STD,
-                     deploy_config, write_deploy_config)
+                     deploy_config, save_deployable, write_deploy_config)
 from .export import (export_student, student_config, student_state_dict,
                      verify_export)
 from .keymaps import (convert_repdistiller, convert_torchvision_resnet,
                       strip_prefixes)
 from .loading import load_foreign_checkpoint, source_state_dict
+from .outputs import CONFIG_FORMATS, check_outputs, config_text
 from .repdistiller import convert_file
 from .result import ConversionResult
 from .torchvision_resnet import (convert_torchvision_file,
                                  torchvision_resnet_cfg)
 from .upstream import upstream_forward, upstream_simkd_logits
-from .verify import check_exact, check_projector, self_check
+from .verify import check_exact, check_num_classes, check_projector, self_check
 
 __all__ = [
     'ConversionError', 'ConversionResult', 'load_foreign_checkpoint',
@@ -45,5 +48,6 @@ __all__ = [
     'convert_file', 'convert_torchvision_file', 'torchvision_resnet_cfg',
     'deploy_config', 'write_deploy_config', 'UPSTREAM_CIFAR100_MEAN',
     'UPSTREAM_CIFAR100_STD', 'export_student', 'student_config',
-    'student_state_dict', 'verify_export'
+    'student_state_dict', 'verify_export', 'save_deployable',
+    'check_outputs', 'config_text', 'CONFIG_FORMATS', 'check_num_classes'
 ]

@@ -1,15 +1,19 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
 """The mmpretrain config a converted CIFAR model deploys with: the model,
 RepDistiller's/SimKD's input normalisation and CIFAR-100's test split."""
-import os
-import os.path as osp
 from copy import deepcopy
+from typing import Optional
 
+import torch
 from mmengine.config import Config
+
+from ..utils.checkpoint import atomic_write, atomic_write_files, check_output
+from .outputs import check_outputs, config_text
+from .result import ConversionResult
 
 __all__ = [
     'UPSTREAM_CIFAR100_MEAN', 'UPSTREAM_CIFAR100_STD', 'deploy_config',
-    'write_deploy_config'
+    'write_deploy_config', 'save_deployable'
 ]
 
 # RepDistiller / SimKD CIFAR-100 input normalisation
@@ -67,8 +71,42 @@ def deploy_config(model_cfg: dict, num_classes: int = 100) -> Config:
 
 def write_deploy_config(model_cfg: dict, path: str,
                         num_classes: int = 100) -> None:
-    """Write :func:`deploy_config` of ``model_cfg`` to ``path`` (its
-    folder is created)."""
-    if osp.dirname(path):
-        os.makedirs(osp.dirname(path), exist_ok=True)
-    deploy_config(model_cfg, num_classes).dump(path)
+    """Write :func:`deploy_config` of ``model_cfg`` to ``path`` atomically
+    (its folder is created).
+
+    Raises:
+        ConfigError: not a ``.py``/``.json``/``.yaml`` name.
+        OutputPathError: ``path`` is a folder or cannot be written.
+        OutOfSpaceError: the disk is full; nothing was changed.
+    """
+    text = config_text(deploy_config(model_cfg, num_classes), path)
+    check_output(path, 'config')
+    atomic_write(path, lambda f: f.write(text.encode('utf-8')))
+
+
+def save_deployable(result: ConversionResult, path: str,
+                    config_out: Optional[str] = None,
+                    num_classes: int = 100) -> None:
+    """Write a conversion's checkpoint and, with ``config_out``, its
+    :func:`deploy_config`, all or nothing: both files land, or both stay
+    as they were.
+
+    Args:
+        result (ConversionResult): a verified conversion.
+        path (str): the checkpoint to write.
+        config_out (str, optional): the config to write beside it.
+        num_classes (int): the classifier's classes.
+
+    Raises:
+        OutputPathError, ConfigError: as :func:`.outputs.check_outputs`;
+            nothing was written.
+        OutOfSpaceError: the disk is full; nothing was changed.
+    """
+    check_outputs(path, config_out)
+    saved = {'state_dict': result.state_dict, 'meta': result.meta}
+    files = [(path, lambda f: torch.save(saved, f))]
+    if config_out is not None:
+        text = config_text(deploy_config(result.model_cfg, num_classes),
+                           config_out).encode('utf-8')
+        files.append((config_out, lambda f: f.write(text)))
+    atomic_write_files(files)

@@ -9,19 +9,20 @@ distillation model's. An export is verified before it is kept: the model
 is built from the written config and the written weights load into it
 strictly, or nothing is left behind.
 """
-import os
 import os.path as osp
 from collections import OrderedDict
-from typing import Dict, Tuple
+from typing import Dict, List, Tuple
 
+import torch
 from mmengine.config import Config
 from torch import Tensor
 
 from ..compat.safe_loading import safe_load
 from ..errors import CheckpointError, ConfigError
 from ..models.builder import build_model
-from ..utils.checkpoint import (atomic_save, describe_mismatch,
+from ..utils.checkpoint import (atomic_write_files, describe_mismatch,
                                 extract_state_dict)
+from .outputs import check_outputs, config_text
 
 __all__ = [
     'student_state_dict', 'student_config', 'verify_export', 'export_student'
@@ -71,31 +72,6 @@ def student_config(cfg: Config) -> Config:
     return Config(out)
 
 
-_CONFIG_FORMATS = ('.py', '.json', '.yaml', '.yml')
-
-
-def _config_text(s_cfg: Config, out_config: str) -> str:
-    """``s_cfg`` as the text of a config file named ``out_config``."""
-    ext = osp.splitext(out_config)[1].lower()
-    if ext not in _CONFIG_FORMATS:
-        raise ConfigError(
-            f'student config {out_config}: name a .py, .json or .yaml '
-            'file (mmengine reads configs by their extension).')
-    if ext == '.py':
-        return s_cfg.pretty_text
-    import mmengine
-    return mmengine.dump(s_cfg.to_dict(), file_format=ext[1:].replace(
-        'yml', 'yaml'))
-
-
-def _write_text(text: str, path: str) -> None:
-    """Write ``text`` to ``path`` and flush it to the disk."""
-    with open(path, 'w', encoding='utf-8') as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-
-
 def verify_export(config_path: str, checkpoint_path: str,
                   config_format: str = '.py') -> None:
     """Build the model of the written student config and load the written
@@ -129,60 +105,45 @@ def verify_export(config_path: str, checkpoint_path: str,
     model.load_state_dict(state, strict=True)
 
 
-def _remove(*paths: str) -> None:
-    for path in paths:
-        if osp.lexists(path):
-            os.remove(path)
-
-
 def export_student(config: str, checkpoint: str, out_config: str,
                    out_checkpoint: str) -> Tuple[Config, Dict[str, Tensor]]:
     """Write the student config and checkpoint; returns both.
 
-    The pair is written all or nothing: both go to ``*.partial`` names,
-    the model is built from the written config and the written weights are
-    loaded into it strictly, and only then are both renamed. On any
-    failure both are removed, and existing files under the output names
-    are left as they were.
+    Both output names are checked first (not a folder, a writable folder,
+    a config extension mmengine reads, two different files): a bad one is
+    refused before anything is read or written. The pair is then written
+    all or nothing (:func:`dckd_mm.utils.checkpoint.atomic_write_files`):
+    both go to ``*.partial`` names, the model is built from the written
+    config and the written weights are loaded into it strictly, and only
+    then are both renamed; a failed rename puts back the file the other
+    one replaced. On any failure existing files under the output names
+    are left as they were, and no ``.partial`` is left.
 
     Raises:
         FileNotFoundError: no config or checkpoint file.
         ConfigError: not a distillation config, an unknown config
             extension, or the two output names the same.
+        OutputPathError: an output name is a folder or cannot be written.
         CheckpointError: not a distillation checkpoint, or one that does
             not fit the config (another pair): the message lists the
             mismatch.
+        OutOfSpaceError: the disk is full (nothing was changed).
     """
-    if osp.abspath(out_config) == osp.abspath(out_checkpoint):
-        raise ConfigError(f'the student config and checkpoint would both '
-                          f'be written to {out_config}: name two files.')
+    check_outputs(out_checkpoint, out_config, 'student ')
     cfg = Config.fromfile(config)
     state = student_state_dict(
         extract_state_dict(safe_load(checkpoint, map_location='cpu')))
     s_cfg = student_config(cfg)
-    text = _config_text(s_cfg, out_config)
-    cfg_tmp = out_config + '.partial'
-    ckpt_tmp = out_checkpoint + '.partial'
-    renamed = []
-    try:
-        # atomic_save writes ckpt_tmp via its own .partial and removes that
-        # on a failed write
-        atomic_save(
-            {
-                'state_dict': state,
-                'meta': dict(source_checkpoint=checkpoint,
-                             source_config=config, exporter='dckd_mm')
-            }, ckpt_tmp)
-        if osp.dirname(out_config):
-            os.makedirs(osp.dirname(out_config), exist_ok=True)
-        _write_text(text, cfg_tmp)
-        verify_export(cfg_tmp, ckpt_tmp,
-                      osp.splitext(out_config)[1].lower())
-        os.replace(ckpt_tmp, out_checkpoint)
-        renamed.append(out_checkpoint)
-        os.replace(cfg_tmp, out_config)
-        renamed.append(out_config)
-    except BaseException:
-        _remove(cfg_tmp, ckpt_tmp, *renamed)
-        raise
+    text = config_text(s_cfg, out_config).encode('utf-8')
+    saved = {
+        'state_dict': state,
+        'meta': dict(source_checkpoint=checkpoint, source_config=config,
+                     exporter='dckd_mm')
+    }
+
+    def verify(tmps: List[str]) -> None:
+        verify_export(tmps[1], tmps[0], osp.splitext(out_config)[1].lower())
+
+    atomic_write_files([(out_checkpoint, lambda f: torch.save(saved, f)),
+                        (out_config, lambda f: f.write(text))], verify)
     return s_cfg, state

@@ -23,7 +23,7 @@ from .keymaps import convert_repdistiller, strip_prefixes
 from .loading import load_foreign_checkpoint, source_state_dict
 from .result import ConversionResult
 from .upstream import upstream_forward, upstream_simkd_logits
-from .verify import check_exact, check_projector, self_check
+from .verify import check_exact, check_num_classes, check_projector, self_check
 
 __all__ = ['convert_file']
 
@@ -141,9 +141,11 @@ def convert_file(src: str, arch: str, num_classes: int = 100,
         ConversionResult: the state dict, its model config and ``meta``.
 
     Raises:
-        ConversionError: with what does not match; nothing is returned.
+        ConversionError: with what does not match, or ``num_classes`` below
+            1; nothing is returned.
     """
     _check_arch(arch)
+    check_num_classes(num_classes)
     ckpt = load_foreign_checkpoint(src)
     state = strip_prefixes(source_state_dict(ckpt), part)
     proj = ckpt.get('proj')

@@ -7,7 +7,7 @@ from ..models.builder import build_model
 from ..utils.checkpoint import extract_state_dict
 from .keymaps import convert_torchvision_resnet
 from .result import ConversionResult
-from .verify import check_exact
+from .verify import check_exact, check_num_classes
 
 __all__ = ['torchvision_resnet_cfg', 'convert_torchvision_file']
 
@@ -18,8 +18,10 @@ def torchvision_resnet_cfg(depth: int, num_classes: int = 1000) -> dict:
     """The mmpretrain model config that torchvision's ResNet maps to.
 
     Raises:
-        ConversionError: a depth torchvision has no ResNet of.
+        ConversionError: a depth torchvision has no ResNet of, or
+            ``num_classes`` below 1.
     """
+    check_num_classes(num_classes)
     if depth not in DEPTHS:
         raise ConversionError(f'unsupported ResNet depth {depth}; '
                               'choose 18, 34, 50, 101 or 152.')

@@ -13,10 +13,26 @@ from ..errors import ConversionError
 from ..models.zoo import simkd_tap
 from ..utils.checkpoint import describe_mismatch
 
-__all__ = ['check_exact', 'check_projector', 'self_check']
+__all__ = [
+    'check_num_classes', 'check_exact', 'check_projector', 'self_check'
+]
 
 # Self-check tolerance, relative to the largest reference logit.
 _RTOL = 1e-4
+
+
+def check_num_classes(num_classes: int) -> None:
+    """Refuse a class count that no classifier has.
+
+    Raises:
+        ConversionError: ``num_classes`` is not a positive integer.
+    """
+    if isinstance(num_classes, bool) or not isinstance(
+            num_classes, int) or num_classes < 1:
+        raise ConversionError(
+            f'--num-classes {num_classes!r}: a classifier needs at least '
+            'one class (100 for CIFAR-100, 1000 for ImageNet); nothing was '
+            'written.')
 
 
 def check_exact(converted: Mapping[str, Tensor],

@@ -111,26 +111,145 @@ def test_export_writes_a_verified_pair(tmp_path):
 
 @pytest.mark.parametrize('fail_at', ['verify', 'config rename'])
 def test_export_is_all_or_nothing(tmp_path, monkeypatch, fail_at):
-    """Any failure after the first write removes both files."""
+    """Any failure after the first write leaves the outputs as they were:
+    none where there were none, the old pair where there was one."""
     from dckd_mm.converters import export as export_mod
     ckpt = _student_ckpt(CONFIGS['simkd'], str(tmp_path / 'simkd.pth'))
-    out = tmp_path / 'out'
-    out_cfg, out_ckpt = str(out / 's.py'), str(out / 's.pth')
-    if fail_at == 'verify':
+    for old in (False, True):
+        out = tmp_path / f'out_{old}'
+        out.mkdir()
+        out_cfg, out_ckpt = str(out / 's.py'), str(out / 's.pth')
+        if old:
+            (out / 's.py').write_bytes(b'old config')
+            (out / 's.pth').write_bytes(b'old checkpoint')
+        if fail_at == 'verify':
 
-        def broken_verify(*args, **kwargs):
-            raise OSError('injected')
+            def broken_verify(*args, **kwargs):
+                raise OSError('injected')
 
-        monkeypatch.setattr(export_mod, 'verify_export', broken_verify)
-    else:
-        real_replace = os.replace
+            monkeypatch.setattr(export_mod, 'verify_export', broken_verify)
+        else:
+            real_replace = os.replace
 
-        def replace(src, dst):
-            if str(dst) == out_cfg:  # the checkpoint is already renamed
-                raise OSError(28, 'No space left on device')
-            return real_replace(src, dst)
+            def replace(src, dst, out_cfg=out_cfg):
+                if str(dst) == out_cfg:  # the checkpoint is renamed
+                    raise OSError(28, 'No space left on device')
+                return real_replace(src, dst)
 
-        monkeypatch.setattr(export_mod.os, 'replace', replace)
-    with pytest.raises(OSError):
-        export_mod.export_student(CONFIGS['simkd'], ckpt, out_cfg, out_ckpt)
-    assert list(out.iterdir()) == []
+            monkeypatch.setattr(os, 'replace', replace)
+        with pytest.raises(OSError):
+            export_mod.export_student(CONFIGS['simkd'], ckpt, out_cfg,
+                                      out_ckpt)
+        monkeypatch.undo()
+        if old:
+            assert sorted(p.name for p in out.iterdir()) == ['s.pth', 's.py']
+            assert (out / 's.py').read_bytes() == b'old config'
+            assert (out / 's.pth').read_bytes() == b'old checkpoint'
+        else:
+            assert list(out.iterdir()) == []
+
+
+TOOL = 'tools/model_converters/export_student.py'
+
+
+def _export_once(tmp_path):
+    """An export to ``D/student.{py,pth}``; its bytes."""
+    ckpt = _student_ckpt(CONFIGS['simkd'], str(tmp_path / 'simkd.pth'))
+    out = tmp_path / 'D'
+    res = run_tool(TOOL, CONFIGS['simkd'], ckpt, str(out / 'student.py'),
+                   str(out / 'student.pth'))
+    assert res.returncode == 0, res.stderr
+    return ckpt, out, (out / 'student.pth').read_bytes()
+
+
+def test_export_over_a_folder_keeps_the_old_checkpoint(tmp_path):
+    """D1: the config name became a folder. The export used to rename the
+    new checkpoint over the old one, fail with IsADirectoryError (exit
+    1) and then remove it: the earlier student.pth was lost."""
+    ckpt, out, old = _export_once(tmp_path)
+    (out / 'student.py').unlink()
+    (out / 'student.py').mkdir()
+    again = _student_ckpt(CONFIGS['simkd'], str(tmp_path / 'again.pth'))
+    res = run_tool(TOOL, CONFIGS['simkd'], again, str(out / 'student.py'),
+                   str(out / 'student.pth'))
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith(
+        f"error: student config {out / 'student.py'} is a folder")
+    assert 'Traceback' not in res.stderr
+    assert sorted(p.name for p in out.iterdir()) == ['student.pth',
+                                                     'student.py']
+    assert (out / 'student.pth').read_bytes() == old
+    # the checkpoint name a folder: refused the same way
+    res = run_tool(TOOL, CONFIGS['simkd'], again, str(out / 'new.py'),
+                   str(out / 'student.py'))
+    assert res.returncode == 2
+    assert res.stderr.startswith(
+        f"error: student checkpoint {out / 'student.py'} is a folder")
+    assert sorted(p.name for p in out.iterdir()) == ['student.pth',
+                                                     'student.py']
+
+
+def test_export_into_a_read_only_folder_changes_nothing(tmp_path):
+    """D1: the folder cannot be written (a read-only mount; root ignores
+    chmod): refused with exit 2 before anything is written."""
+    from tests.converters.filesystems import make_read_only, tmpfs
+    ckpt = _student_ckpt(CONFIGS['simkd'], str(tmp_path / 'simkd.pth'))
+    with tmpfs(str(tmp_path / 'D'), '64m') as out:
+        cfg, pth = osp.join(out, 'student.py'), osp.join(out, 'student.pth')
+        assert run_tool(TOOL, CONFIGS['simkd'], ckpt, cfg, pth).returncode \
+            == 0
+        old = {n: open(osp.join(out, n), 'rb').read()
+               for n in os.listdir(out)}
+        make_read_only(out)
+        res = run_tool(TOOL, CONFIGS['simkd'], ckpt, cfg, pth)
+        assert res.returncode == 2, res.stderr
+        assert res.stderr.startswith(f'error: student config {cfg}: the '
+                                     f'folder {out} is not writable')
+        assert {n: open(osp.join(out, n), 'rb').read()
+                for n in os.listdir(out)} == old
+
+
+def test_export_puts_the_old_checkpoint_back_when_a_rename_fails(
+        tmp_path, monkeypatch):
+    """D1, the race the checks cannot see: the config name becomes a
+    folder after both files are written and verified. The real rename
+    fails; the checkpoint already renamed is put back."""
+    from dckd_mm.converters import export as export_mod
+    ckpt, out, old = _export_once(tmp_path)
+    real_verify = export_mod.verify_export
+
+    def verify_then_block(*args, **kwargs):
+        real_verify(*args, **kwargs)
+        (out / 'student.py').unlink()
+        (out / 'student.py').mkdir()
+
+    monkeypatch.setattr(export_mod, 'verify_export', verify_then_block)
+    again = _student_ckpt(CONFIGS['simkd'], str(tmp_path / 'again.pth'))
+    with pytest.raises(IsADirectoryError):
+        export_mod.export_student(CONFIGS['simkd'], again,
+                                  str(out / 'student.py'),
+                                  str(out / 'student.pth'))
+    assert sorted(p.name for p in out.iterdir()) == ['student.pth',
+                                                     'student.py']
+    assert (out / 'student.pth').read_bytes() == old
+
+
+def test_export_on_a_full_disk_keeps_the_old_pair(tmp_path):
+    """A real ENOSPC (a tmpfs just large enough for the old pair): a clear
+    error, exit 2, the old pair as it was, no .partial."""
+    from tests.converters.filesystems import tmpfs
+    ckpt = _student_ckpt(CONFIGS['simkd'], str(tmp_path / 'simkd.pth'))
+    size = os.path.getsize(ckpt)
+    with tmpfs(str(tmp_path / 'D'), str(size + size // 2)) as out:
+        cfg, pth = osp.join(out, 'student.py'), osp.join(out, 'student.pth')
+        assert run_tool(TOOL, CONFIGS['simkd'], ckpt, cfg, pth).returncode \
+            == 0
+        old = {n: open(osp.join(out, n), 'rb').read()
+               for n in os.listdir(out)}
+        res = run_tool(TOOL, CONFIGS['simkd'], ckpt, cfg, pth)
+        assert res.returncode == 2, res.stderr
+        assert res.stderr.startswith(f'error: writing {pth} failed: No '
+                                     'space left on device (')
+        assert 'the disk or quota is full' in res.stderr
+        assert {n: open(osp.join(out, n), 'rb').read()
+                for n in os.listdir(out)} == old

@@ -10,6 +10,7 @@ passes (RepDistiller's and SimKD's ``model(x, is_feat=True)``, SimKD's
 taps and of the converter's own self-check.
 """
 import argparse
+import os
 from collections import OrderedDict
 
 import numpy as np
@@ -462,3 +463,91 @@ def test_config_out_runs_in_mmpretrain_on_raw_images(tmp_path):
         expected.argmax(1).tolist()
     assert results[0]['pred_class'] == model._dataset_meta['classes'][
         results[0]['pred_label']]
+
+
+# -- every output checked before anything is converted or written --
+
+
+def _plain_source(tmp_path) -> str:
+    src = tmp_path / 'resnet8_best.pth'
+    torch.save({'epoch': 240,
+                'model': repdistiller_state(zoo_model('resnet8', 0),
+                                            'resnet8')}, src)
+    return str(src)
+
+
+def test_config_out_of_an_unknown_format_writes_nothing(tmp_path):
+    """D10: `--config-out x.txt` failed (`Unsupported format: txt`) after
+    the checkpoint was written."""
+    src, dst = _plain_source(tmp_path), tmp_path / 'out' / 'r8.pth'
+    proc = run_tool(src, str(dst), '--arch', 'resnet8', '--config-out',
+                    str(tmp_path / 'out' / 'x.txt'))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.startswith(f"error: config {tmp_path / 'out'}/x.txt:"
+                                  ' name a .py, .json or .yaml file')
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'resnet8_best.pth'
+    ]
+
+
+@pytest.mark.parametrize('which', ['dst', 'config-out'])
+def test_an_output_that_is_a_folder_writes_nothing(tmp_path, which):
+    """D10/D11: a folder under an output name was a traceback (exit 1)
+    after the conversion, and with --config-out the checkpoint was
+    already written."""
+    src = _plain_source(tmp_path)
+    dst, cfg = tmp_path / 'r8.pth', tmp_path / 'r8.py'
+    (dst if which == 'dst' else cfg).mkdir()
+    proc = run_tool(src, str(dst), '--arch', 'resnet8', '--config-out',
+                    str(cfg))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    what = 'checkpoint' if which == 'dst' else 'config'
+    folder = dst if which == 'dst' else cfg
+    assert proc.stderr.startswith(f'error: {what} {folder} is a folder')
+    assert 'Traceback' not in proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'r8.pth' if which == 'dst' else 'r8.py', 'resnet8_best.pth'
+    ]
+    assert list(folder.iterdir()) == []
+
+
+def test_the_same_name_twice_writes_nothing(tmp_path):
+    src, dst = _plain_source(tmp_path), tmp_path / 'r8.py'
+    proc = run_tool(src, str(dst), '--arch', 'resnet8', '--config-out',
+                    str(dst))
+    assert proc.returncode == 2
+    assert 'name two files' in proc.stderr and not dst.exists()
+
+
+@pytest.mark.parametrize('n', ['0', '-3'])
+def test_no_classes_is_refused(tmp_path, n):
+    """D11: `--num-classes 0` was a traceback from the head's builder."""
+    src, dst = _plain_source(tmp_path), tmp_path / 'r8.pth'
+    proc = run_tool(src, str(dst), '--arch', 'resnet8', '--num-classes', n,
+                    '--config-out', str(tmp_path / 'r8.py'))
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.startswith(f'error: --num-classes {n}: a classifier '
+                                  'needs at least one class')
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        'resnet8_best.pth'
+    ]
+
+
+def test_checkpoint_and_config_are_written_together(tmp_path):
+    """--config-out: both files land, or (here: a real full disk) both
+    stay as they were."""
+    from tests.converters.filesystems import tmpfs
+    src = _plain_source(tmp_path)
+    size = os.path.getsize(src)
+    with tmpfs(str(tmp_path / 'D'), str(size + size // 2)) as out:
+        dst, cfg = os.path.join(out, 'r8.pth'), os.path.join(out, 'r8.py')
+        proc = run_tool(src, dst, '--arch', 'resnet8', '--config-out', cfg)
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        old = {n: open(os.path.join(out, n), 'rb').read()
+               for n in os.listdir(out)}
+        assert sorted(old) == ['r8.pth', 'r8.py']
+        proc = run_tool(src, dst, '--arch', 'resnet8', '--config-out', cfg)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert proc.stderr.startswith(f'error: writing {dst} failed')
+        assert {n: open(os.path.join(out, n), 'rb').read()
+                for n in os.listdir(out)} == old

@@ -55,3 +55,22 @@ def test_result_saves_state_dict_and_meta(tmp_path):
     assert set(saved) == {'state_dict', 'meta'}
     assert torch.equal(saved['state_dict']['w'], torch.ones(2))
     assert saved['meta'] == dict(source='s.pth')
+
+
+def test_tool_refuses_a_folder_and_no_classes_first(tmp_path):
+    """D11: the output name is checked before the source is read (a
+    folder is an error, not a traceback after the conversion), and
+    `--num-classes 0` is a refusal, not the head builder's ValueError."""
+    src, dst = tmp_path / 'partial.pth', tmp_path / 'o.pth'
+    torch.save({'fc.weight': torch.zeros(1000, 512)}, src)
+    dst.mkdir()
+    res = run_tool(TOOL, str(src), str(dst), '--depth', '18')
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith(f'error: checkpoint {dst} is a folder')
+    assert list(dst.iterdir()) == []
+    dst.rmdir()
+    res = run_tool(TOOL, str(src), str(dst), '--depth', '18',
+                   '--num-classes', '0')
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.startswith('error: --num-classes 0: a classifier')
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['partial.pth']

@@ -257,3 +257,121 @@ def test_load_model_strict_refuses_untrusted_pickle(tmp_path, safe_loads):
         load_model_strict(_net(0), str(tmp_path / 'evil.pth'))
     assert not (tmp_path / 'pwned').exists()
     assert safe_loads == [str(tmp_path / 'evil.pth')]
+
+
+# -- a real full disk, a real file-size limit, real unwritable names --
+
+_SAVE_UNDER_LIMIT = '''
+import sys
+import torch
+from dckd_mm.errors import DCKDError
+from dckd_mm.utils.checkpoint import atomic_save
+try:
+    atomic_save({'w': torch.zeros(100000)}, sys.argv[1])
+except Exception as err:
+    print(f'{type(err).__name__} errno={getattr(err, "errno", None)} '
+          f'user error={isinstance(err, DCKDError)}: {err}')
+    sys.exit(3)
+'''
+
+
+def test_atomic_save_under_a_real_file_size_limit(tmp_path):
+    """torch.save fails inside its zip writer (``RuntimeError: [enforce
+    fail at inline_container.cc] ... unexpected pos``, the EFBIG only in
+    its context): that used to be the error. Now it is OutOfSpaceError,
+    naming the file and the free space; the old file stays."""
+    import errno
+
+    from tests.converters.filesystems import run_limited
+    path = tmp_path / 'epoch_1.pth'
+    path.write_bytes(b'old checkpoint')
+    proc = run_limited(['-c', _SAVE_UNDER_LIMIT, str(path)], 100_000)
+    assert proc.returncode == 3, proc.stderr[-3000:]
+    out = proc.stdout
+    assert f'OutOfSpaceError errno={errno.EFBIG} user error=True: ' \
+        f'writing {path} failed: File too large (' in out
+    assert 'the file would exceed the file-size limit' in out
+    assert 'file-size limit' in out and 'MiB free on' in out
+    assert 'was left as it was' in out
+    assert os.listdir(tmp_path) == ['epoch_1.pth']
+    assert path.read_bytes() == b'old checkpoint'
+
+
+def test_atomic_save_on_a_real_full_disk(tmp_path):
+    """A 1 MiB tmpfs and a 4 MB checkpoint: a real ENOSPC."""
+    import errno
+
+    from dckd_mm.errors import DCKDError, OutOfSpaceError
+    from tests.converters.filesystems import tmpfs
+    with tmpfs(str(tmp_path / 'disk'), '1m') as disk:
+        path = os.path.join(disk, 'model.pth')
+        atomic_save({'w': torch.ones(10)}, path)
+        before = open(path, 'rb').read()
+        with pytest.raises(OutOfSpaceError) as err:
+            atomic_save({'w': torch.zeros(1_000_000)}, path)
+        assert isinstance(err.value, DCKDError)
+        assert isinstance(err.value, OSError)
+        assert err.value.errno == errno.ENOSPC
+        msg = str(err.value)
+        assert msg.startswith(f'writing {path} failed: No space left on '
+                              'device (')
+        assert 'the disk or quota is full: free some space' in msg
+        assert f'MiB free on {disk}' in msg and 'free some space' in msg
+        assert os.listdir(disk) == ['model.pth']
+        assert open(path, 'rb').read() == before
+
+
+def test_check_output_refuses_what_cannot_be_written(tmp_path):
+    from dckd_mm.errors import DCKDError, OutputPathError
+    from dckd_mm.utils.checkpoint import check_output
+    (tmp_path / 'folder').mkdir()
+    (tmp_path / 'file').write_text('x')
+    with pytest.raises(OutputPathError, match='is a folder') as err:
+        check_output(str(tmp_path / 'folder'), 'student config')
+    assert isinstance(err.value, DCKDError)
+    assert str(err.value).startswith(
+        f"student config {tmp_path / 'folder'} is a folder")
+    with pytest.raises(OutputPathError, match='is a file, not a folder'):
+        check_output(str(tmp_path / 'file' / 'sub' / 'x.pth'))
+    with pytest.raises(OutputPathError, match='empty'):
+        check_output('')
+    # missing folders are fine: the writers create them
+    check_output(str(tmp_path / 'new' / 'sub' / 'x.pth'))
+    check_output(str(tmp_path / 'file'))  # an existing file is replaced
+    assert sorted(os.listdir(tmp_path)) == ['file', 'folder']
+
+
+def test_check_output_refuses_a_read_only_folder(tmp_path):
+    from dckd_mm.errors import OutputPathError
+    from dckd_mm.utils.checkpoint import check_output
+    from tests.converters.filesystems import make_read_only, tmpfs
+    with tmpfs(str(tmp_path / 'ro')) as disk:
+        make_read_only(disk)
+        with pytest.raises(OutputPathError, match='is not writable'):
+            check_output(os.path.join(disk, 'sub', 'x.pth'))
+
+
+def test_atomic_write_files_undoes_the_first_rename(tmp_path):
+    """The second rename fails for real (its name became a folder after
+    the files were written): the first file is put back as it was, and
+    no .partial or backup is left."""
+    from dckd_mm.utils.checkpoint import atomic_write_files
+    a, b = tmp_path / 'a.pth', tmp_path / 'b.py'
+    a.write_bytes(b'old a')
+    b.write_bytes(b'old b')
+
+    def sabotage(tmps):
+        assert tmps == [str(a) + '.partial', str(b) + '.partial']
+        b.unlink()
+        b.mkdir()
+
+    with pytest.raises(IsADirectoryError):
+        atomic_write_files([(str(a), lambda f: f.write(b'new a')),
+                            (str(b), lambda f: f.write(b'new b'))],
+                           sabotage)
+    assert sorted(os.listdir(tmp_path)) == ['a.pth', 'b.py']
+    assert a.read_bytes() == b'old a'
+    atomic_write_files([(str(a), lambda f: f.write(b'new a')),
+                        (str(tmp_path / 'c'), lambda f: f.write(b'c'))])
+    assert a.read_bytes() == b'new a'
+    assert sorted(os.listdir(tmp_path)) == ['a.pth', 'b.py', 'c']

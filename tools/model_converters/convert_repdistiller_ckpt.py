@@ -8,14 +8,16 @@ and no shape mismatch, and its logits must equal the upstream computation
 rebuilt from the source tensors on a random batch (for a SimKD student:
 student feature feat[-2] -> projector -> teacher classifier). With
 --config-out, the complete mmpretrain config (model, upstream input
-normalisation, CIFAR-100 test pipeline) is written too. What converts:
-docs/simkd_students.md.
+normalisation, CIFAR-100 test pipeline) is written too, all or nothing with
+the checkpoint. Every output name is checked (not a folder, a writable
+folder, a .py/.json/.yaml config) before anything is converted. What
+converts: docs/simkd_students.md.
 """
 import argparse
 
 import dckd_mm  # noqa: F401
 from dckd_mm.apis import report_error, tool_exit
-from dckd_mm.converters import convert_file, write_deploy_config
+from dckd_mm.converters import check_outputs, convert_file, save_deployable
 from dckd_mm.models.zoo import CIFAR_ZOO
 
 
@@ -44,12 +46,11 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     try:
+        # every output is checked before anything is read or written
+        check_outputs(args.dst, args.config_out)
         result = convert_file(args.src, args.arch, args.num_classes,
                               args.part, args.teacher, args.teacher_arch)
-        result.save(args.dst)
-        if args.config_out:
-            write_deploy_config(result.model_cfg, args.config_out,
-                                args.num_classes)
+        save_deployable(result, args.dst, args.config_out, args.num_classes)
     except Exception as err:
         return report_error(err)
     print(f'wrote {args.dst}: {len(result.state_dict)} tensors, '

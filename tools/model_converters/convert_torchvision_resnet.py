@@ -6,7 +6,7 @@ import argparse
 
 import dckd_mm  # noqa: F401
 from dckd_mm.apis import report_error, tool_exit
-from dckd_mm.converters import convert_torchvision_file
+from dckd_mm.converters import check_outputs, convert_torchvision_file
 from dckd_mm.converters.torchvision_resnet import DEPTHS
 
 
@@ -23,6 +23,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     try:
+        check_outputs(args.dst)  # before anything is read or written
         result = convert_torchvision_file(args.src, args.depth,
                                           args.num_classes)
         result.save(args.dst)
