@@ -10,7 +10,7 @@ import torch
 from mmengine.runner import Runner
 
 import dckd_mm  # noqa: F401
-from tests.converters.filesystems import make_read_only, run_limited, tmpfs
+from tests.fixtures.filesystems import make_read_only, run_limited, tmpfs
 from tests.helpers import (run_name, run_tool, save_teacher_ckpt, tiny_run_cfg,
                            write_cifar100)
 

@@ -192,7 +192,7 @@ def test_export_over_a_folder_keeps_the_old_checkpoint(tmp_path):
 def test_export_into_a_read_only_folder_changes_nothing(tmp_path):
     """D1: the folder cannot be written (a read-only mount; root ignores
     chmod): refused with exit 2 before anything is written."""
-    from tests.converters.filesystems import make_read_only, tmpfs
+    from tests.fixtures.filesystems import make_read_only, tmpfs
     ckpt = _student_ckpt(CONFIGS['simkd'], str(tmp_path / 'simkd.pth'))
     with tmpfs(str(tmp_path / 'D'), '64m') as out:
         cfg, pth = osp.join(out, 'student.py'), osp.join(out, 'student.pth')
@@ -237,7 +237,7 @@ def test_export_puts_the_old_checkpoint_back_when_a_rename_fails(
 def test_export_on_a_full_disk_keeps_the_old_pair(tmp_path):
     """A real ENOSPC (a tmpfs just large enough for the old pair): a clear
     error, exit 2, the old pair as it was, no .partial."""
-    from tests.converters.filesystems import tmpfs
+    from tests.fixtures.filesystems import tmpfs
     ckpt = _student_ckpt(CONFIGS['simkd'], str(tmp_path / 'simkd.pth'))
     size = os.path.getsize(ckpt)
     with tmpfs(str(tmp_path / 'D'), str(size + size // 2)) as out:

@@ -536,7 +536,7 @@ def test_no_classes_is_refused(tmp_path, n):
 def test_checkpoint_and_config_are_written_together(tmp_path):
     """--config-out: both files land, or (here: a real full disk) both
     stay as they were."""
-    from tests.converters.filesystems import tmpfs
+    from tests.fixtures.filesystems import tmpfs
     src = _plain_source(tmp_path)
     size = os.path.getsize(src)
     with tmpfs(str(tmp_path / 'D'), str(size + size // 2)) as out:

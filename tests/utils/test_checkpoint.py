@@ -282,7 +282,7 @@ def test_atomic_save_under_a_real_file_size_limit(tmp_path):
     naming the file and the free space; the old file stays."""
     import errno
 
-    from tests.converters.filesystems import run_limited
+    from tests.fixtures.filesystems import run_limited
     path = tmp_path / 'epoch_1.pth'
     path.write_bytes(b'old checkpoint')
     proc = run_limited(['-c', _SAVE_UNDER_LIMIT, str(path)], 100_000)
@@ -302,7 +302,7 @@ def test_atomic_save_on_a_real_full_disk(tmp_path):
     import errno
 
     from dckd_mm.errors import DCKDError, OutOfSpaceError
-    from tests.converters.filesystems import tmpfs
+    from tests.fixtures.filesystems import tmpfs
     with tmpfs(str(tmp_path / 'disk'), '1m') as disk:
         path = os.path.join(disk, 'model.pth')
         atomic_save({'w': torch.ones(10)}, path)
@@ -344,7 +344,7 @@ def test_check_output_refuses_what_cannot_be_written(tmp_path):
 def test_check_output_refuses_a_read_only_folder(tmp_path):
     from dckd_mm.errors import OutputPathError
     from dckd_mm.utils.checkpoint import check_output
-    from tests.converters.filesystems import make_read_only, tmpfs
+    from tests.fixtures.filesystems import make_read_only, tmpfs
     with tmpfs(str(tmp_path / 'ro')) as disk:
         make_read_only(disk)
         with pytest.raises(OutputPathError, match='is not writable'):
