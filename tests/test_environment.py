@@ -13,13 +13,15 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 # A meta-path finder that makes these modules unimportable, installed
 # before anything else is imported (as on a host with mmcv-lite and no
 # mmdet).
+# A spec without a loader: ``import`` fails with ImportError and
+# ``pkgutil.find_loader`` finds nothing, as for a module that is absent.
 BLOCK = '''
-import importlib.abc, sys
+import importlib.abc, importlib.machinery, sys
 BLOCKED = ('mmcv.ops', 'mmcv._ext', 'mmdet')
 class Block(importlib.abc.MetaPathFinder):
     def find_spec(self, name, path=None, target=None):
         if any(name == b or name.startswith(b + '.') for b in BLOCKED):
-            raise ImportError(f'{name} blocked by the test')
+            return importlib.machinery.ModuleSpec(name, None)
 sys.meta_path.insert(0, Block())
 '''
 
