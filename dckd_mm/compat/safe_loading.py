@@ -21,6 +21,12 @@ It also makes mmengine's local checkpoint loader explicit about safety:
 ``weights_only=True`` is passed (no environment variable can turn it off)
 and a refused pickle raises :class:`UntrustedCheckpointError`, naming the
 file and the callables it asked for. Nothing in the refused file runs.
+
+Before anything is unpickled, a zip checkpoint's records are checked
+against the CRC-32 the zip container stores for each
+(:func:`.integrity.verify_checkpoint`): a damaged file raises
+:class:`CorruptCheckpointError` naming the file and the record, and
+nothing of it is loaded. Legacy (non-zip) checkpoints carry no checksum.
 """
 import io
 import os.path as osp
@@ -32,6 +38,7 @@ import torch
 
 from ..errors import (CorruptCheckpointError, MissingFileError,
                       UntrustedCheckpointError)
+from .integrity import verify_checkpoint
 from .registry import Fix, Patches
 
 __all__ = [
@@ -177,6 +184,20 @@ def _unsafe_globals(path: str) -> List[str]:
     return names
 
 
+def _names_global(path: str, qualname: str) -> bool:
+    """Whether a pickle of ``path`` holds a whole ``GLOBAL`` opcode for
+    ``qualname`` (``module\\nname\\n``). A file truncated inside a global's
+    name (``collections.Order``) holds none: it is damaged, not
+    hostile."""
+    needles = [f'{qualname[:i]}\n{qualname[i + 1:]}\n'.encode()
+               for i, char in enumerate(qualname) if char == '.']
+    try:
+        return any(needle in data for data in _pickle_streams(path)
+                   for needle in needles)
+    except Exception:  # unreadable: no evidence of a global
+        return False
+
+
 def _corrupt(path: str, err: BaseException) -> CorruptCheckpointError:
     lines = str(err).strip().splitlines()
     reason = type(err).__name__ + (f': {lines[0][:120]}' if lines else '')
@@ -228,11 +249,18 @@ def safe_load(path: str,
             a callable that is not allow-listed; nothing from the file was
             executed.
         CorruptCheckpointError: the file cannot be read as a checkpoint
-            (empty, truncated, text, random bytes, unreadable).
+            (empty, truncated, text, random bytes, unreadable), or a record
+            of a zip checkpoint does not match its CRC-32 (the message
+            names the record, e.g. ``'archive/data/3'``); checked before
+            anything is unpickled, for trusted files too.
     """
     path = osp.expanduser(str(path))
     if not osp.isfile(path):
         raise MissingFileError(f'checkpoint {path} does not exist.')
+    try:
+        verify_checkpoint(path)
+    except OSError as err:  # unreadable (permissions, I/O error)
+        raise _corrupt(path, err) from None
     extra = list(extra_safe_globals)
     if trusted:
         try:
@@ -256,7 +284,8 @@ def safe_load(path: str,
     # reports as an unsupported global with an empty part ('a.b..'): that
     # file is damaged, not hostile.
     refused = re.search(r'Unsupported global: GLOBAL (\S+) was not', text)
-    if refused and _DOTTED.fullmatch(refused.group(1)):
+    if refused and _DOTTED.fullmatch(refused.group(1)) and \
+            _names_global(path, refused.group(1)):
         names = names or [refused.group(1)]
     if names or 'refused getattr' in text:
         raise _untrusted(path, names)
