@@ -119,3 +119,53 @@ def run_tool(path: str, *args: str) -> ToolResult:
     finally:
         sys.argv = argv
     return ToolResult(code, out.getvalue(), err.getvalue())
+
+
+_INTERPRETER_PROBE = '''
+import torch
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def add_one(x_ptr):
+    tl.store(x_ptr, tl.load(x_ptr) + 1)
+
+
+x = torch.zeros(1)
+add_one[(1, )](x)
+assert x.item() == 1.0
+'''
+
+
+def triton_interpreter_unavailable() -> Optional[str]:
+    """Why Triton's interpreter cannot run a kernel on CPU tensors here
+    (``None`` when it can). Triton 2.1 (beside torch 2.1) has no CPU
+    interpreter for torch tensors; the kernel's CPU tests need one."""
+    global _INTERPRETER
+    if _INTERPRETER is None:
+        import subprocess
+        import sys
+        try:
+            import triton  # noqa: F401
+        except ImportError:
+            _INTERPRETER = ('triton is not installed',)
+            return _INTERPRETER[0]
+        import tempfile
+        env = dict(os.environ, TRITON_INTERPRET='1')
+        # triton.jit reads the kernel's source: it must be in a file
+        with tempfile.TemporaryDirectory() as tmp:
+            probe = osp.join(tmp, 'probe.py')
+            with open(probe, 'w') as f:
+                f.write(_INTERPRETER_PROBE)
+            proc = subprocess.run([sys.executable, probe], env=env,
+                                  capture_output=True, text=True,
+                                  timeout=300)
+        lines = proc.stderr.strip().splitlines()
+        _INTERPRETER = (None if proc.returncode == 0 else
+                        'Triton\'s interpreter cannot run a kernel on CPU '
+                        f'tensors here ({lines[-1] if lines else "failed"})',)
+    return _INTERPRETER[0]
+
+
+_INTERPRETER: Optional[tuple] = None

@@ -16,6 +16,11 @@ ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
 SCRIPT = osp.join(ROOT, 'tools', 'analysis_tools', 'device_check.py')
 BLOCKED = ('mmengine', 'mmcv', 'mmpretrain', 'mmrazor', 'mmdet')
 pytest.importorskip('triton')
+from tests.helpers import triton_interpreter_unavailable  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    triton_interpreter_unavailable() is not None,
+    reason=str(triton_interpreter_unavailable()))
 
 # Runs the script in a process whose import system refuses the OpenMMLab
 # packages (a meta-path finder placed first raises ImportError for them)

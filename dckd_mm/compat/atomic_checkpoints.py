@@ -212,8 +212,26 @@ def needed() -> Optional[str]:
     ``save_checkpoint`` overwrite a checkpoint in place (a kill mid-write
     truncates it), and does its ``find_latest_checkpoint`` give up on an
     empty ``last_checkpoint``?"""
+    import logging
     import os
     import tempfile
+
+    from mmengine.logging import MMLogger
+    reasons = []
+    # mmengine logs deprecation warnings about its file backends on the
+    # first save; the probe must not print them at `import dckd_mm`
+    logger = MMLogger.get_current_instance()
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        reasons = _probe(tempfile, os)
+    finally:
+        logger.setLevel(level)
+    return '; '.join(reasons) or None
+
+
+def _probe(tempfile: Any, os: Any) -> List[str]:
+    """The two probes of :func:`needed`, in a temporary folder."""
     reasons = []
     with tempfile.TemporaryDirectory() as tmp:
         path = osp.join(tmp, 'epoch_1.pth')
@@ -232,7 +250,7 @@ def needed() -> Optional[str]:
                 "mmengine's find_latest_checkpoint finds nothing when "
                 'last_checkpoint is empty, although a complete checkpoint '
                 'is there')
-    return '; '.join(reasons) or None
+    return reasons
 
 
 def install() -> None:

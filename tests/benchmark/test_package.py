@@ -16,7 +16,16 @@ import dckd_mm
 before = set(sys.modules)
 import dckd_mm.benchmark
 import dckd_mm.benchmark.feature_plots
-added = sorted(m.split('.')[0] for m in set(sys.modules) - before)
+import sysconfig
+stdlib = sysconfig.get_paths()['stdlib']
+def third_party(name):
+    module = sys.modules.get(name)
+    path = getattr(module, '__file__', None) or ''
+    # built-in or frozen modules have no file; the stdlib lives in stdlib
+    return bool(path) and not (path.startswith(stdlib) and
+                               'site-packages' not in path)
+added = sorted(m.split('.')[0] for m in set(sys.modules) - before
+               if third_party(m.split('.')[0]))
 print(json.dumps(dict(loaded_by_dckd_mm='dckd_mm.benchmark' in before,
                       added=sorted(set(added)))))
 '''

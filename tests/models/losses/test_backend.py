@@ -98,8 +98,12 @@ def test_triton_where_it_cannot_run_is_an_error(monkeypatch):
 
 
 def test_backend_is_a_config_key_of_the_module():
+    from mmengine.registry import DefaultScope
     from mmrazor.registry import MODELS
-    mod = MODELS.build(dict(type='DCKDLoss', backend='torch'))
+
+    # built in mmrazor's scope, whatever an earlier test left as default
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        mod = MODELS.build(dict(type='DCKDLoss', backend='torch'))
     assert isinstance(mod, DCKDLoss) and mod.backend == 'torch'
     assert "backend='torch'" in repr(mod)
     with pytest.raises(ConfigError, match='unknown backend'):

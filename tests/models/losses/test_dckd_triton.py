@@ -16,6 +16,11 @@ import pytest
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.dirname(
     osp.abspath(__file__)))))
 pytest.importorskip('triton')
+from tests.helpers import triton_interpreter_unavailable  # noqa: E402
+
+pytestmark = pytest.mark.skipif(
+    triton_interpreter_unavailable() is not None,
+    reason=str(triton_interpreter_unavailable()))
 
 
 @pytest.fixture(scope='module')
