@@ -25,13 +25,18 @@ OLDEST := $(VENV39)/.dckd_mm-installed
 demo: $(BASE)
 	$(PY) tools/demo.py
 
-test: test-current test-oldest
+# Both lanes, set up one after the other, then tested side by side (one
+# core each); each lane's output is printed when it ends.
+test: $(FULL) $(OLDEST)
+	$(MAKE) --no-print-directory -j2 --output-sync=target \
+		test-current test-oldest
 
 test-current: $(FULL)
 	$(PY) -m pytest tests
 
 test-oldest: $(OLDEST)
-	$(PY39) -m pytest tests -m "not detection"
+	$(PY39) -m pytest tests -m "not detection" \
+		--basetemp="$${TMPDIR:-/tmp}/dckd_mm-pytest-py39"
 
 # the fast unit layer only (no end-to-end runs)
 unit: $(FULL)
