@@ -169,3 +169,14 @@ def triton_interpreter_unavailable() -> Optional[str]:
 
 
 _INTERPRETER: Optional[tuple] = None
+
+
+def free_port() -> int:
+    """A TCP port that is free on this machine now (the OS picks it), for
+    torchrun and gloo rendezvous. Not drawn from ``random``: the tests seed
+    it, and two test runs at once (the two lanes of ``make test``) would
+    draw the same port."""
+    import socket
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(('127.0.0.1', 0))
+        return sock.getsockname()[1]

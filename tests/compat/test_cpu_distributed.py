@@ -5,7 +5,6 @@ import json
 import math
 import os
 import os.path as osp
-import random
 import subprocess
 import sys
 
@@ -14,7 +13,7 @@ import torch
 
 import dckd_mm  # noqa: F401
 from dckd_mm.compat import safe_load
-from tests.helpers import save_teacher_ckpt
+from tests.helpers import free_port, save_teacher_ckpt
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 # run as a module from the repository root, so that it imports this
@@ -25,12 +24,12 @@ CHILD = ['-m', 'tests.children.dist_child']
 def test_without_fix_mmengine_cannot_start_on_cpu():
     if torch.cuda.is_available():
         pytest.skip('the breakage only exists without a GPU')
-    port = str(random.randint(20000, 32000))
+    port = str(free_port())
     bad = subprocess.run([sys.executable, *CHILD, port, '--without-fix'],
                          cwd=ROOT, capture_output=True, text=True,
                          timeout=300)
     assert bad.returncode != 0 and 'NVIDIA driver' in bad.stderr
-    good = subprocess.run([sys.executable, *CHILD, str(int(port) + 1)],
+    good = subprocess.run([sys.executable, *CHILD, str(free_port())],
                           cwd=ROOT, capture_output=True, text=True,
                           timeout=300)
     assert good.returncode == 0 and 'ok' in good.stdout, good.stderr[-2000:]
@@ -62,7 +61,7 @@ def test_two_processes_match_one(tmp_path):
                       teacher)
     # TMPDIR: torchrun's per-run folders go with the test's, not into /tmp
     env = dict(os.environ, PYTHON=sys.executable, TMPDIR=str(tmp_path),
-               PORT=str(random.randint(20000, 32000)))
+               PORT=str(free_port()))
     two = subprocess.run(
         ['bash', 'tools/dist_train.sh', str(cfg_path), '2', '--work-dir',
          str(tmp_path / 'two')], cwd=ROOT, env=env, capture_output=True,

@@ -4,7 +4,6 @@ the error printed (no barrier on the error path); ``tools/dist_train.sh``
 takes paths relative to the caller and picks gloo on CPU by itself."""
 import os
 import os.path as osp
-import random
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import torch
 from mmengine.config import Config
 
 import dckd_mm  # noqa: F401
-from tests.helpers import save_teacher_ckpt
+from tests.helpers import free_port, save_teacher_ckpt
 
 ROOT = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 
@@ -42,7 +41,7 @@ def run(args: list, cwd: str, timeout: int, tmp_dir: str) -> tuple:
     (torchrun and its workers) and return returncode None. torchrun's
     temporary folders go to ``tmp_dir`` (the test's), not into /tmp."""
     env = dict(os.environ, PYTHON=sys.executable, TMPDIR=tmp_dir,
-               PORT=str(random.randint(20000, 32000)))
+               PORT=str(free_port()))
     start = time.perf_counter()
     proc = subprocess.Popen(args, cwd=cwd, env=env, text=True,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE,

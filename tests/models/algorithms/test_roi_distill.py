@@ -19,7 +19,7 @@ import dckd_mm  # noqa: F401
 from tests.fixtures.coco import (CASCADE, CLASSES, CONFIGS, R18, ROOT,
                                  distill_model, logged, raw_batch, set_classes,
                                  teacher_file, tiny, write_coco)
-from tests.helpers import build_model
+from tests.helpers import build_model, free_port
 
 # needs mmdet and mmcv's compiled ops (not on the oldest lane)
 pytestmark = pytest.mark.detection
@@ -351,7 +351,6 @@ def _losses(work_dir: str) -> list:
 
 
 def test_two_processes_match_one(coco_root, tmp_path):
-    import random
     ckpt = str(tmp_path / 'teacher.pth')
     cfg = tiny(R18, coco_root, str(tmp_path / 'w'), ckpt)
     teacher_file(cfg, ckpt)
@@ -367,7 +366,7 @@ def test_two_processes_match_one(coco_root, tmp_path):
     cfg.dump(path)
     # TMPDIR: torchrun's per-run folders go with the test's, not into /tmp
     env = dict(os.environ, PYTHON=sys.executable, TMPDIR=str(tmp_path),
-               PORT=str(random.randint(20000, 32000)))
+               PORT=str(free_port()))
     two = subprocess.run(
         ['bash', 'tools/dist_train.sh', path, '2', '--work-dir',
          str(tmp_path / 'two')], cwd=ROOT, env=env, capture_output=True,
