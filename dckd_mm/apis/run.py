@@ -21,7 +21,8 @@ from mmengine.runner import Runner
 
 from ..compat.safe_loading import safe_load
 from ..errors import ConfigError, MissingFileError
-from ..utils.checkpoint import atomic_write, check_output, extract_state_dict
+from ..utils.atomic import atomic_write, check_output
+from ..utils.checkpoint import extract_state_dict
 from .checks import check_loss_options, check_teacher, preflight
 from .config import is_distillation
 from .report import is_user_error
@@ -176,7 +177,7 @@ def _dump_predictions(runner: Runner, out: str) -> None:
 
 class _AtomicDumpResults(DumpResults):
     """mmengine's ``DumpResults``, writing its pickle with
-    :func:`dckd_mm.utils.checkpoint.atomic_write`: a full disk or a kill
+    :func:`dckd_mm.utils.atomic.atomic_write`: a full disk or a kill
     never leaves a truncated file under the ``--out`` name (an existing
     one stays as it was), and a full disk is an ``OutOfSpaceError``."""
 

@@ -18,7 +18,8 @@ from mmengine.config import Config
 from mmengine.runner import Runner
 
 from ..apis import check_loss_options, check_teacher, load_config, preflight
-from ..utils.checkpoint import atomic_save, extract_state_dict
+from ..utils.atomic import atomic_save
+from ..utils.checkpoint import extract_state_dict
 from .output import native_output_to, run_output
 from .profiling import profile_step
 from .progress import EpochProgressHook, Progress

@@ -14,7 +14,7 @@ The fixes, for local paths:
 * ``save_checkpoint`` writes ``<name>.partial``, flushes and fsyncs it, then
   renames it: the final name only ever holds a complete file, and a failed
   write (a full disk) removes its ``.partial`` (the writer of every
-  checkpoint dckd_mm writes, ``dckd_mm.utils.checkpoint.atomic_write``);
+  checkpoint dckd_mm writes, ``dckd_mm.utils.atomic.atomic_write``);
 * ``CheckpointHook`` writes the new checkpoint, then ``last_checkpoint``
   (atomically, so it only ever names a complete file), and deletes the old
   checkpoint last; the previous ``best_*.pth`` is deleted only after the
@@ -56,12 +56,13 @@ def atomic_save_checkpoint(checkpoint: dict, filename: str,
                            file_client_args: Optional[dict] = None,
                            backend_args: Optional[dict] = None) -> None:
     """mmengine's ``save_checkpoint``, made atomic for local files (with
-    ``dckd_mm.utils.checkpoint.atomic_save``)."""
+    ``dckd_mm.utils.atomic.atomic_save``)."""
     if not _is_local(filename) or file_client_args or backend_args:
         return _original('save_checkpoint')(
             checkpoint, filename, file_client_args, backend_args)
-    # imported here: dckd_mm.utils.checkpoint imports this package
-    from ..utils.checkpoint import atomic_save
+    # imported here: dckd_mm.utils (its checkpoint module) imports this
+    # package
+    from ..utils.atomic import atomic_save
     atomic_save(checkpoint, filename)
 
 
@@ -116,7 +117,7 @@ def robust_find_latest(path: str) -> Optional[str]:
 def _write_text_atomic(path: str, text: str) -> None:
     """``text`` to ``path`` all or nothing, in the encoding ``open(path,
     'w')`` uses (mmengine reads ``last_checkpoint`` that way)."""
-    from ..utils.checkpoint import atomic_write
+    from ..utils.atomic import atomic_write
     data = text.encode(locale.getpreferredencoding(False))
     atomic_write(path, lambda f: f.write(data))
 

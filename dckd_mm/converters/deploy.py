@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 from mmengine.config import Config
 
-from ..utils.checkpoint import atomic_write, atomic_write_files, check_output
+from ..utils.atomic import atomic_write, atomic_write_files, check_output
 from .outputs import check_outputs, config_text
 from .result import ConversionResult
 

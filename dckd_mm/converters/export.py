@@ -20,8 +20,8 @@ from torch import Tensor
 from ..compat.safe_loading import safe_load
 from ..errors import CheckpointError, ConfigError
 from ..models.builder import build_model
-from ..utils.checkpoint import (atomic_write_files, describe_mismatch,
-                                extract_state_dict)
+from ..utils.atomic import atomic_write_files
+from ..utils.checkpoint import describe_mismatch, extract_state_dict
 from .outputs import check_outputs, config_text
 
 __all__ = [
@@ -112,7 +112,7 @@ def export_student(config: str, checkpoint: str, out_config: str,
     Both output names are checked first (not a folder, a writable folder,
     a config extension mmengine reads, two different files): a bad one is
     refused before anything is read or written. The pair is then written
-    all or nothing (:func:`dckd_mm.utils.checkpoint.atomic_write_files`):
+    all or nothing (:func:`dckd_mm.utils.atomic.atomic_write_files`):
     both go to ``*.partial`` names, the model is built from the written
     config and the written weights are loaded into it strictly, and only
     then are both renamed; a failed rename puts back the file the other

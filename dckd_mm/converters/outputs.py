@@ -5,7 +5,7 @@ anything is read or converted, and a config's text by its extension.
 Every output name is refused up front (:func:`check_outputs`) when it
 could not be written: a folder, a folder that cannot be written, an
 unknown config extension, the same name twice. The writing itself is
-:func:`dckd_mm.utils.checkpoint.atomic_write_files`: both files land, or
+:func:`dckd_mm.utils.atomic.atomic_write_files`: both files land, or
 both stay as they were.
 """
 import os.path as osp
@@ -14,7 +14,7 @@ from typing import Optional
 from mmengine.config import Config
 
 from ..errors import ConfigError
-from ..utils.checkpoint import check_output
+from ..utils.atomic import check_output
 
 __all__ = ['CONFIG_FORMATS', 'check_outputs', 'config_text']
 

@@ -5,7 +5,7 @@ from typing import Dict
 
 from torch import Tensor
 
-from ..utils.checkpoint import atomic_save
+from ..utils.atomic import atomic_save
 
 __all__ = ['ConversionResult']
 

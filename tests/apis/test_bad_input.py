@@ -279,7 +279,7 @@ def case_hostile_raw_pickle(tmp_path):
 def case_failed_write_leaves_no_partial(tmp_path):
     from unittest import mock
 
-    from dckd_mm.utils.checkpoint import atomic_save
+    from dckd_mm.utils.atomic import atomic_save
 
     def full_disk(obj, f, *args, **kwargs):
         f.write(b'half')  # the temporary file, open for writing
