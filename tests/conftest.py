@@ -66,6 +66,7 @@ E2E_MODULES = frozenset({
     'models/algorithms/test_roi_distill.py',
     'models/algorithms/test_simkd_distill.py',
     'models/detection/test_availability.py',
+    'models/detection/test_mixing.py',
     'models/detection/test_normalisation.py',
     'models/detection/test_pretrained.py',
     'models/detection/test_roi_heads.py',
