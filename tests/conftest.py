@@ -65,6 +65,8 @@ E2E_MODULES = frozenset({
     'compat/test_mmrazor_quantization.py', 'compat/test_registry.py',
     'models/algorithms/test_roi_distill.py',
     'models/algorithms/test_simkd_distill.py',
+    'models/algorithms/test_hetero_pairs.py',
+    'models/heads/test_simkd_head_projectors.py',
     'models/detection/test_availability.py',
     'models/detection/test_mixing.py',
     'models/detection/test_normalisation.py',

@@ -47,7 +47,7 @@ def test_names_and_recipe():
     names = [osp.basename(p) for p in CONFIGS]
     assert any('34' in n and '18' in n and 'in1k' in n and
                n.startswith('dckd') for n in names)
-    assert len(CONFIGS) == 6
+    assert len(CONFIGS) == 7
     cfg = Config.fromfile(CONFIGS[0])
     assert cfg.optim_wrapper.optimizer.lr == 0.1
     assert cfg.optim_wrapper.optimizer.weight_decay == 1e-4

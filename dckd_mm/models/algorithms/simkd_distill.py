@@ -14,6 +14,7 @@ from torch import Tensor, nn
 from ...errors import ConfigError, ConfigTypeError
 from ..heads.simkd_head import SimKDClsHead
 from .teacher_checkpoint import TeacherCheckpoint
+from .teacher_classifier import TeacherClassifier, find_teacher_classifier
 
 __all__ = ['SimKDDistill']
 
@@ -26,21 +27,46 @@ class SimKDDistill(TeacherCheckpoint, SingleTeacherDistill):
     The student is an mmpretrain ``ImageClassifier`` whose head is a
     :class:`SimKDClsHead` (projector + copy of the teacher classifier); the
     distiller's losses see its outputs through ordinary recorders, so
-    ``SimKDFeatureLoss`` (``head.projector`` vs. the teacher's last backbone
-    stage), ``DCKDLoss`` (``head.fc`` of both) and any mmrazor loss on
-    intermediate features mix in one config. Per step:
+    ``SimKDFeatureLoss``, ``DCKDLoss`` and any mmrazor loss on intermediate
+    features mix in one config. Per step:
 
     1. the frozen teacher (eval mode, no gradient) runs; its last feature
-       map's size is stored in the student head (``target_hw``);
+       map's size, when it is a 4-D map, is stored in the student head
+       (``target_hw``);
     2. the student backbone runs; the projector runs once on its last map
        (average-pooled to the teacher's size if larger);
-    3. the pooled projection goes through the copied teacher classifier: the
-       student's logits, in training, validation and test alike.
+    3. the pooled projection ``(N, D)`` goes through the copied teacher
+       classifier: the student's logits, in training, validation and test
+       alike.
+
+    The teacher's classifier is found from its head
+    (:func:`~dckd_mm.models.algorithms.teacher_classifier.
+    find_teacher_classifier`): ``head.fc`` of a ``LinearClsHead``,
+    ``head.layers.head`` of a ``VisionTransformerClsHead`` without
+    ``hidden_dim``; any other head is refused with a ``ConfigError``
+    before anything else is built. What the SimKD feature loss compares
+    depends on the teacher:
+
+    * a CNN teacher (``LinearClsHead`` after global pooling): SimKD's own
+      loss, the projected student map ``head.projector`` against the
+      teacher's last backbone map, both ``(N, D, H, W)``;
+    * a transformer teacher (ViT/DeiT cls token into
+      ``VisionTransformerClsHead``): the classifier's input is the cls
+      token ``(N, D)``, not a pooled map, so the loss compares the two
+      classifier inputs, ``head.fc`` of the student (the pooled projection)
+      and ``head.layers.head`` of the teacher (recorders ``ModuleInputs``,
+      ``data_idx=0``). Aligning exactly what the reused classifier reads is
+      SimKD's intent; the teacher's patch tokens are not what its
+      classifier reads. The projector should then end without ReLU
+      (``SimKDProjector(out_act=False)``): a normalised token has negative
+      entries.
 
     The student's own task loss is off (``calculate_student_loss=False``):
     SimKD/DCKD train with the distillation losses only. Checkpoints keep
     the teacher's weights; the rules for restoring and verifying them are
-    :class:`TeacherCheckpoint`'s.
+    :class:`TeacherCheckpoint`'s. Recorders on modules that the student or
+    the teacher lacks (``head.fc`` of a ViT teacher) are refused with a
+    ``ConfigError`` naming the classifier's real path.
 
     Args:
         teacher_ckpt (str, optional): teacher checkpoint, loaded strictly
@@ -55,6 +81,16 @@ class SimKDDistill(TeacherCheckpoint, SingleTeacherDistill):
                  calculate_student_loss: bool = False,
                  **kwargs: Any) -> None:
         _check_student_head(kwargs.get('architecture'))
+        # Build both models first, so that the teacher's head and every
+        # recorder's module are checked before mmrazor attaches recorders.
+        for key in ('architecture', 'teacher'):
+            if isinstance(kwargs.get(key), dict):
+                kwargs[key] = MODELS.build(kwargs[key])
+        if isinstance(kwargs.get('teacher'), nn.Module):
+            classifier = find_teacher_classifier(kwargs['teacher'])
+            _check_recorder_sources(kwargs.get('distiller'),
+                                    kwargs.get('architecture'),
+                                    kwargs['teacher'], classifier)
         super().__init__(
             *args,
             teacher_ckpt=None,
@@ -63,33 +99,28 @@ class SimKDDistill(TeacherCheckpoint, SingleTeacherDistill):
         self.teacher_ckpt = teacher_ckpt
         self.restore_teacher(teacher_ckpt)
         head = self.student.head
-        t_fc = self._teacher_fc()
-        if tuple(t_fc.weight.shape) != tuple(head.fc.weight.shape):
+        t_cls = find_teacher_classifier(self.teacher)
+        if t_cls.shape != tuple(head.fc.weight.shape):
             raise ConfigError(
                 'the student head cannot reuse the teacher classifier: '
-                f'teacher fc is {tuple(t_fc.weight.shape)} (classes, '
-                f'channels), student SimKDClsHead fc is '
-                f'{tuple(head.fc.weight.shape)}. Set the student head\'s '
-                'num_classes and in_channels to the teacher\'s.')
+                f'teacher classifier {t_cls.path} ({t_cls.head_type}) is '
+                f'{t_cls.shape} (classes, channels), student SimKDClsHead '
+                f'fc is {tuple(head.fc.weight.shape)}. Set the student '
+                "head's num_classes and in_channels to the teacher's.")
         self.teacher.backbone.register_forward_hook(self._record_teacher_hw)
         self._sync_classifier()
 
     # -- helpers -----------------------------------------------------------
-    def _teacher_fc(self) -> nn.Linear:
-        fc = getattr(getattr(self.teacher, 'head', None), 'fc', None)
-        if not isinstance(fc, nn.Linear):
-            raise ConfigTypeError(
-                'SimKDDistill reuses teacher.head.fc, an nn.Linear; the '
-                f'teacher head is {type(getattr(self.teacher, "head", None))}.'
-            )
-        return fc
-
     @torch.no_grad()
     def _sync_classifier(self) -> None:
         """Copy the teacher classifier into the student head and freeze."""
-        t_fc, s_fc = self._teacher_fc(), self.student.head.fc
+        t_fc = find_teacher_classifier(self.teacher).linear
+        s_fc = self.student.head.fc
         s_fc.weight.copy_(t_fc.weight)
-        s_fc.bias.copy_(t_fc.bias)
+        if t_fc.bias is not None:
+            s_fc.bias.copy_(t_fc.bias)
+        else:
+            s_fc.bias.zero_()
         for p in s_fc.parameters():
             p.requires_grad_(False)
 
@@ -141,3 +172,34 @@ def _check_student_head(architecture: Any) -> None:
             'SimKDDistill needs a student whose head is a SimKDClsHead '
             f'(projector + reused teacher classifier), got {found!r}. Use '
             "SingleTeacherDistill for plain logit distillation.")
+
+
+_MODULE_RECORDERS = ('ModuleOutputs', 'ModuleInputs', 'ModuleOutputsRecorder',
+                     'ModuleInputsRecorder')
+
+
+def _check_recorder_sources(distiller: Any, student: Any, teacher: nn.Module,
+                            classifier: TeacherClassifier) -> None:
+    """Refuse a module recorder whose source the model lacks, naming where
+    the classifiers are (mmrazor would stop on a bare assertion)."""
+    if not isinstance(distiller, dict):
+        return
+    sides = (('student', student, 'the SimKD head records head.projector '
+              '(projected map), head.fc (logits; its input is the pooled '
+              'projection)'),
+             ('teacher', teacher, 'its classifier is '
+              f'{classifier.describe()}'))
+    for side, model, hint in sides:
+        if not isinstance(model, nn.Module):
+            continue
+        modules = dict(model.named_modules())
+        for name, rec in (distiller.get(f'{side}_recorders') or {}).items():
+            if not isinstance(rec, dict):
+                continue
+            kind = str(rec.get('type', '')).split('.')[-1]
+            source = rec.get('source')
+            if kind in _MODULE_RECORDERS and source not in modules:
+                raise ConfigError(
+                    f'distiller.{side}_recorders.{name}: the {side} has no '
+                    f'module {source!r} ({hint}). Point the recorder at a '
+                    f'module of the {side}.')

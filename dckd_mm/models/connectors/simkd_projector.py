@@ -11,7 +11,8 @@ state dicts load by a plain prefix remap.
 from typing import Optional
 
 import torch.nn as nn
-from mmengine.model import BaseModule
+from mmrazor.models.architectures.connectors.base_connector import \
+    BaseConnector
 from mmrazor.registry import MODELS
 from torch import Tensor
 
@@ -21,13 +22,19 @@ __all__ = ['SimKDProjector']
 
 
 @MODELS.register_module()
-class SimKDProjector(BaseModule):
-    """SimKD bottleneck projector, usable as an mmrazor connector.
+class SimKDProjector(BaseConnector):
+    """SimKD bottleneck projector, an mmrazor connector.
 
     Args:
         in_channels (int): student feature channels.
         out_channels (int): teacher feature channels.
         factor (int): bottleneck reduction. Defaults to 2 (SimKD's).
+        out_act (bool): end with ReLU, as SimKD does (a CNN teacher's last
+            map is post-ReLU, non-negative). ``False`` ends with the last
+            BN: for a teacher feature with negative entries (a
+            transformer's normalised cls token or map), which a ReLU
+            output could never reach. Defaults to True. The weights'
+            layout is the same either way.
         init_cfg (dict, optional): mmengine init config.
 
     Shapes:
@@ -38,6 +45,7 @@ class SimKDProjector(BaseModule):
                  in_channels: int,
                  out_channels: int,
                  factor: int = 2,
+                 out_act: bool = True,
                  init_cfg: Optional[dict] = None) -> None:
         super().__init__(init_cfg=init_cfg)
         for name, value in (('in_channels', in_channels),
@@ -47,6 +55,9 @@ class SimKDProjector(BaseModule):
                     value <= 0:
                 raise ConfigError(f'SimKDProjector: {name} must be a positive '
                                   f'integer, got {value!r}.')
+        if not isinstance(out_act, bool):
+            raise ConfigError(f'SimKDProjector: out_act must be True or '
+                              f'False, got {out_act!r}.')
         if out_channels // factor == 0:
             raise ConfigError(f'SimKDProjector: factor {factor} leaves no '
                               f'bottleneck channels for out_channels '
@@ -54,7 +65,8 @@ class SimKDProjector(BaseModule):
         mid = out_channels // factor
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.transfer = nn.Sequential(
+        self.out_act = out_act
+        layers = [
             nn.Conv2d(in_channels, mid, 1, bias=False),
             nn.BatchNorm2d(mid),
             nn.ReLU(inplace=True),
@@ -63,10 +75,13 @@ class SimKDProjector(BaseModule):
             nn.ReLU(inplace=True),
             nn.Conv2d(mid, out_channels, 1, bias=False),
             nn.BatchNorm2d(out_channels),
-            nn.ReLU(inplace=True),
-        )
+        ]
+        if out_act:
+            layers.append(nn.ReLU(inplace=True))
+        self.transfer = nn.Sequential(*layers)
 
-    def forward(self, feature: Tensor) -> Tensor:
+    def forward_train(self, feature: Tensor) -> Tensor:
+        """``(N, in_channels, H, W) -> (N, out_channels, H, W)``."""
         if feature.dim() != 4 or feature.shape[1] != self.in_channels:
             raise ConfigError(
                 f'SimKDProjector expects (N, {self.in_channels}, H, W) '

@@ -13,11 +13,27 @@ The projector reads the student's SimKD feature tap (SimKD's
 ShuffleV2 or MobileNetV2 student that is the map before the final 1x1
 conv, for a WRN student the map before the final BN + ReLU. Given
 ``student_arch``, the head takes the projector's input channels from there.
+
+The projector is any module of mmrazor's ``MODELS`` that maps the
+student's ``(N, C_S, H, W)`` map to an ``(N, C_T, h, w)`` map: SimKD's
+:class:`~dckd_mm.models.connectors.SimKDProjector` (the default configs),
+or an mmrazor connector such as ``ConvModuleConnector``, FactorTransfer's
+``Translator`` or ``TorchNNConnector(Conv2d)``; a list of configs chains
+them (``nn.Sequential``, as ``ConfigurableDistiller`` builds a list of
+connectors). It stays inside the student, so training, ``predict`` and
+the exported student all run through it. (It cannot be one of
+``ConfigurableDistiller``'s ``connectors``: those live outside the
+student and run only on recorded data inside the loss, after the
+student's forward, so the student's logits, which SimKD computes from the
+projected feature, could not use them; docs/method.md.)
 """
-from typing import Optional, Tuple
+import inspect
+from typing import List, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
+from mmengine.model import Sequential
+from mmengine.registry import DefaultScope
 from mmpretrain.models.heads import LinearClsHead
 from mmpretrain.registry import MODELS
 from mmrazor.registry import MODELS as RAZOR_MODELS
@@ -36,10 +52,14 @@ class SimKDClsHead(LinearClsHead):
     Args:
         num_classes (int): classes of the (teacher's) classifier.
         in_channels (int): teacher feature channels (the classifier's input).
-        projector (dict): config of the projector, built in mmrazor's
-            registry, e.g. ``dict(type='SimKDProjector', in_channels=256,
-            out_channels=256)``; its ``out_channels`` must equal
-            ``in_channels``.
+        projector (dict | list[dict]): config of the projector, built in
+            mmrazor's registry, e.g. ``dict(type='SimKDProjector',
+            in_channels=256, out_channels=256)`` or any 4-D connector
+            (``dict(type='ConvModuleConnector', in_channel=64,
+            out_channel=256, norm_cfg=dict(type='BN'))``); a list is
+            chained. Its output channels must equal ``in_channels``
+            (checked at build where the module states ``out_channels``,
+            and on every forward).
         student_arch (str, optional): the student's CIFAR zoo name. Its
             SimKD feature tap sets the projector's ``in_channels`` (a
             different explicit value is an error); the backbone must
@@ -58,25 +78,16 @@ class SimKDClsHead(LinearClsHead):
     def __init__(self,
                  num_classes: int,
                  in_channels: int,
-                 projector: dict,
+                 projector: Union[dict, List[dict]],
                  student_arch: Optional[str] = None,
                  target_hw: Optional[Tuple[int, int]] = None,
                  **kwargs) -> None:
         super().__init__(num_classes, in_channels, **kwargs)
-        projector = dict(projector)
         self.student_arch = student_arch
-        if student_arch is not None:
-            _fill_tap_channels(projector, student_arch)
-        # The projector is an mmrazor connector: build it in that scope
-        # even when the head is built under mmpretrain's default scope.
-        projector.setdefault('_scope_', 'mmrazor')
-        self.projector = RAZOR_MODELS.build(projector)
+        self.projector = _build_projector(projector, student_arch)
         out = getattr(self.projector, 'out_channels', in_channels)
         if out != in_channels:
-            raise ConfigError(
-                f'SimKDClsHead: the projector outputs {out} channels but the '
-                f'reused teacher classifier takes {in_channels}: set the '
-                "projector's out_channels to the teacher's feature channels.")
+            raise ConfigError(_channels_message(out, in_channels))
         self.register_buffer('target_hw', torch.zeros(2, dtype=torch.long))
         self._hw: Tuple[int, int] = (0, 0)
         if target_hw is not None:
@@ -103,7 +114,17 @@ class SimKDClsHead(LinearClsHead):
         if th > 0 and (x.shape[-2] > th or x.shape[-1] > tw):
             x = F.adaptive_avg_pool2d(x, (min(th, x.shape[-2]),
                                           min(tw, x.shape[-1])))
-        return self.projector(x)
+        out = self.projector(x)
+        if not isinstance(out, Tensor) or out.dim() != 4 or \
+                out.shape[1] != self.in_channels:
+            got = tuple(out.shape) if isinstance(out, Tensor) else type(out)
+            raise ConfigError(
+                f'SimKDClsHead: the projector ({type(self.projector).__name__}'
+                f') turned the student map {tuple(x.shape)} into {got}; the '
+                f'head needs an (N, {self.in_channels}, h, w) map, pooled '
+                'into the reused teacher classifier: make the projector '
+                "output 4-D maps with the teacher's feature channels.")
+        return out
 
     def pre_logits(self, feats: Tuple[Tensor, ...]) -> Tensor:
         """Pooled projection ``(N, C_T)``, the teacher classifier's
@@ -128,18 +149,73 @@ class SimKDClsHead(LinearClsHead):
             self._hw = tuple(int(v) for v in hw.tolist())  # once, at load
 
 
+def _build_projector(cfg: Union[dict, List[dict]],
+                     student_arch: Optional[str]) -> torch.nn.Module:
+    """Build one projector config, or a chain of them, in mmrazor's scope
+    (also when the head is built under mmpretrain's default scope)."""
+    cfgs = [cfg] if isinstance(cfg, dict) else list(cfg) if isinstance(
+        cfg, (list, tuple)) else None
+    if not cfgs or not all(isinstance(c, dict) for c in cfgs):
+        raise ConfigError('SimKDClsHead: projector must be a module config '
+                          f'(a dict) or a non-empty list of them, got '
+                          f'{cfg!r}.')
+    cfgs = [dict(c) for c in cfgs]
+    if student_arch is not None:
+        _fill_tap_channels(cfgs[0], student_arch)
+    modules = []
+    for c in cfgs:
+        c.setdefault('_scope_', 'mmrazor')
+        modules.append(RAZOR_MODELS.build(c))
+    if len(modules) == 1:
+        return modules[0]
+    chain = Sequential(*modules)
+    for m in reversed(modules):  # the chain's output channels, if stated
+        if hasattr(m, 'out_channels'):
+            chain.out_channels = m.out_channels
+            break
+    return chain
+
+
+def _channels_message(out: int, in_channels: int) -> str:
+    return (f'SimKDClsHead: the projector outputs {out} channels but the '
+            f'reused teacher classifier takes {in_channels}: set the '
+            "projector's out_channels (a connector's out_channel) to the "
+            "teacher's feature channels.")
+
+
 def _fill_tap_channels(projector: dict, student_arch: str) -> None:
-    """Set the projector's ``in_channels`` from the zoo's SimKD tap."""
+    """Set the projector's input channels (``in_channels``, or mmrazor
+    connectors' ``in_channel``) from the zoo's SimKD tap."""
     if student_arch not in CIFAR_ZOO:
         raise ConfigError(f'SimKDClsHead: unknown student_arch '
                           f'{student_arch!r}; choose one of '
                           f'{sorted(CIFAR_ZOO)}.')
     tap = CIFAR_ZOO[student_arch].simkd_tap
-    given = projector.setdefault('in_channels', tap.channels)
+    key = _in_channels_key(projector)
+    if key is None:
+        return  # a projector without input channels (a functional one)
+    given = projector.setdefault(key, tap.channels)
     if given != tap.channels:
         raise ConfigError(
             f'SimKDClsHead: the projector reads {given} channels but the '
             f'SimKD feature tap of {student_arch} ({tap.describe()}) has '
-            f'{tap.channels}; set projector.in_channels={tap.channels} (or '
+            f'{tap.channels}; set projector.{key}={tap.channels} (or '
             'leave it out) and the backbone out_indices to '
             f'({tap.stage}, ).')
+
+
+def _in_channels_key(projector: dict) -> Optional[str]:
+    """The projector's name for its input channels, from its signature."""
+    for key in ('in_channels', 'in_channel'):
+        if key in projector:
+            return key
+    kind = projector.get('type')
+    with DefaultScope.overwrite_default_scope('mmrazor'):
+        cls = RAZOR_MODELS.get(kind) if isinstance(kind, str) else kind
+    if not isinstance(cls, type):
+        return 'in_channels'  # the build reports the unknown type
+    params = inspect.signature(cls.__init__).parameters
+    for key in ('in_channels', 'in_channel'):
+        if key in params:
+            return key
+    return None

@@ -38,3 +38,17 @@ def test_channel_errors():
         SimKDProjector(0, 128)
     with pytest.raises(ValueError, match='bottleneck'):
         SimKDProjector(8, 4, factor=8)
+
+
+def test_out_act_off_keeps_the_layout_and_negative_values():
+    torch.manual_seed(0)
+    with_relu, without = SimKDProjector(8, 16), SimKDProjector(
+        8, 16, out_act=False)
+    assert list(with_relu.state_dict()) == list(without.state_dict())
+    without.load_state_dict(with_relu.state_dict())
+    x = torch.randn(4, 8, 4, 4)
+    out = without(x)
+    assert (out < 0).any()  # BN output, as a transformer token can be
+    torch.testing.assert_close(with_relu(x), out.clamp(min=0))
+    with pytest.raises(ValueError, match='out_act must be True or False'):
+        SimKDProjector(8, 16, out_act='no')
