@@ -27,11 +27,14 @@ CIFAR_CONFIGS = [p for p in ALL if p.endswith('_cifar100.py')]
 NAME = re.compile(r'^(?:[a-z]+(?:_[a-z]+)?_)?[a-z0-9.-]+(?:_[a-z0-9.-]+)?'
                   r'_\d+xb\d+(?:-1x)?_(cifar100|in1k|coco|digits|digits100)'
                   r'\.py$')
+# the mmrazor feature losses of configs/mixing/
+MIXED = ('fitnets', 'at', 'ofd', 'rkd')
 
 
 def test_one_axis_and_one_naming_scheme():
     folders = {osp.basename(osp.dirname(p)) for p in ALL}
-    assert folders == {'dckd', 'kd', 'dkd', 'simkd', 'zoo', 'demo'}, folders
+    assert folders == {'dckd', 'kd', 'dkd', 'simkd', 'zoo', 'demo',
+                       'mixing'}, folders
     for p in ALL:
         name = osp.basename(p)
         if name == 'res32x4_res8x4_cifar100.py':
@@ -41,6 +44,8 @@ def test_one_axis_and_one_naming_scheme():
         folder = osp.basename(osp.dirname(p))
         if folder in ('dckd', 'kd', 'dkd', 'simkd'):
             assert name.startswith(folder + '_'), name
+        if folder == 'mixing':  # {method}[_kd|_dckd]_...
+            assert name.split('_')[0] in MIXED, name
     spellings = {a.lower().replace('_', '-') for a in CIFAR_ZOO}
     zoo = {osp.basename(p).split('_')[0] for p in ALL if '/zoo/' in p}
     assert zoo == spellings

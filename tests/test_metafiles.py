@@ -7,7 +7,7 @@ import os.path as osp
 import yaml
 
 ROOT = osp.dirname(osp.dirname(osp.abspath(__file__)))
-METHODS = ('dckd', 'kd', 'dkd', 'simkd')
+METHODS = ('dckd', 'kd', 'dkd', 'simkd', 'mixing')
 
 
 def _load(path: str) -> dict:

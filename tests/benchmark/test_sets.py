@@ -36,9 +36,10 @@ def sets(monkeypatch):
 
 def test_sets_name_real_configs_and_real_options(sets):
     assert set(sets) == {'digits', 'digits100', 'digits-claims',
-                         'digits100-claims', 'cifar100'}
+                         'digits100-claims', 'digits100-mixing', 'cifar100'}
     for name, spec in sets.items():
-        assert spec['baseline'] == 'kd'
+        assert spec['baseline'] == ('fitnets' if name == 'digits100-mixing'
+                                    else 'kd')
         assert osp.isfile(spec['teacher'])
         for m in spec['methods']:
             # relative to the sets file's folder, given relative to the cwd
@@ -65,6 +66,15 @@ def test_sets_name_real_configs_and_real_options(sets):
     cfg = Config.fromfile(sets['digits100']['methods'][-1]['config'])
     assert cfg.model.distiller.distill_losses.loss_dckd.mask == \
         'as_good_as_teacher'
+
+
+def test_mixing_claims_compare_each_method_with_its_own_variants(sets):
+    spec = sets['digits100-mixing']
+    methods = ('fitnets', 'at', 'ofd', 'rkd')
+    assert [m['id'] for m in spec['methods']] == [
+        m + v for m in methods for v in ('', '_kd', '_dckd')]
+    assert [(c['better'], c['worse']) for c in spec['claims']] == [
+        (m + '_dckd', [m, m + '_kd']) for m in methods]
 
 
 def test_claims_are_the_papers(sets):
