@@ -56,6 +56,7 @@ E2E_MODULES = frozenset({
     'test_configs.py', 'test_mim.py', 'test_environment.py',
     'test_no_host_sync.py', 'test_device_check.py',
     'apis/test_run.py', 'apis/test_resume.py', 'apis/test_cli.py',
+    'apis/test_resume_changes.py',
     'apis/test_missing_inputs.py', 'apis/test_tool_options.py',
     'apis/test_slurm.py', 'apis/test_test_out.py', 'apis/test_errors.py',
     'apis/test_launch_detection.py', 'apis/test_bad_input.py',

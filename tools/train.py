@@ -23,6 +23,14 @@ def parse_args() -> argparse.Namespace:
         help='with --resume: start from epoch 0 when the work dir holds no '
         'checkpoint to resume from')
     parser.add_argument(
+        '--resume-with-changes',
+        action='store_true',
+        help='with --resume: accept a config that differs from the '
+        'checkpoint\'s in settings that change training (refused '
+        'otherwise); the changes are logged, recorded in the work dir\'s '
+        'resume_changes.jsonl and applied, the optimizer settings and the '
+        'learning-rate schedule included')
+    parser.add_argument(
         '--teacher-from-scratch',
         action='store_true',
         help='allow a distillation config without a teacher checkpoint '
@@ -54,7 +62,8 @@ def main() -> int:
             data_root=args.data_root,
             teacher_from_scratch=args.teacher_from_scratch,
             auto_scale_lr=args.auto_scale_lr)
-        run_train(cfg, args.resume, start_over=args.start_over)
+        run_train(cfg, args.resume, start_over=args.start_over,
+                  resume_with_changes=args.resume_with_changes)
     except Exception as err:
         return report_error(err)
     return 0

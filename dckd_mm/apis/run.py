@@ -26,13 +26,15 @@ from ..utils.checkpoint import extract_state_dict
 from .checks import check_loss_options, check_teacher, preflight
 from .config import is_distillation
 from .report import is_user_error
-from .resume import check_fits, check_resumed_teacher, resume_checkpoint
+from .resume import (check_fits, check_resume_config, check_resumed_teacher,
+                     resume_checkpoint)
 
 __all__ = ['run_train', 'run_test']
 
 
 def run_train(cfg: Config, resume: Optional[str] = None,
-              start_over: bool = False) -> Runner:
+              start_over: bool = False,
+              resume_with_changes: bool = False) -> Runner:
     """Train ``cfg``.
 
     Args:
@@ -42,6 +44,10 @@ def run_train(cfg: Config, resume: Optional[str] = None,
         start_over (bool): with ``resume='auto'``, start from epoch 0 when
             the work dir holds nothing to resume; otherwise that is an
             error.
+        resume_with_changes (bool): resume although the config differs
+            from the checkpoint's in settings that change training; the
+            changes are applied, logged and recorded
+            (:func:`~dckd_mm.apis.resume.check_resume_config`).
 
     Returns:
         Runner: the runner, after training.
@@ -52,7 +58,8 @@ def run_train(cfg: Config, resume: Optional[str] = None,
         ConfigError: no teacher checkpoint for a distillation config, a
             negative loss weight.
         CheckpointError: a resume checkpoint without optimizer state, for
-            another model or with another teacher.
+            another model, with another teacher, or saved with a config
+            that differs (without ``resume_with_changes``).
     """
     created = not osp.exists(cfg.work_dir)
     runner = None
@@ -63,12 +70,19 @@ def run_train(cfg: Config, resume: Optional[str] = None,
         path = ckpt = None
         if resume is None and cfg.get('resume'):  # set in the config
             resume = cfg.get('load_from') or 'auto'
+        if resume_with_changes and resume is None:
+            raise ConfigError('--resume-with-changes needs --resume (or '
+                              'resume=True in the config).')
         if resume is not None:
             path, ckpt = resume_checkpoint(cfg, resume, start_over)
+        changes = None if ckpt is None else check_resume_config(
+            cfg, ckpt, path, resume_with_changes)
         cfg.resume = path is not None
         if path is not None:
             cfg.load_from = path
         runner = Runner.from_cfg(cfg)
+        if changes is not None:
+            runner.register_hook(changes)
         if ckpt is not None:
             state = extract_state_dict(ckpt)
             del ckpt

@@ -19,13 +19,15 @@ The fixes, for local paths:
   (atomically, so it only ever names a complete file), and deletes the old
   checkpoint last; the previous ``best_*.pth`` is deleted only after the
   new one is complete;
-* ``find_latest_checkpoint`` falls back, when ``last_checkpoint`` is empty
+* ``find_latest_checkpoint`` falls back, when ``last_checkpoint`` is empty,
+  cannot be read (not text, a folder, no permission; with a warning)
   or names a missing file, to the newest ``epoch_*.pth`` / ``iter_*.pth``
   that loads and carries optimizer state (never a weights-only
   ``best_*.pth``, never a ``.partial``).
 """
 import glob
 import locale
+import logging
 import os.path as osp
 import re
 from typing import Any, Callable, List, Optional, Tuple
@@ -99,13 +101,23 @@ def numbered_checkpoints(path: str) -> List[str]:
 def robust_find_latest(path: str) -> Optional[str]:
     """The checkpoint to resume from in work dir ``path``, or None.
 
-    ``last_checkpoint`` if it names an existing file; otherwise the newest
-    ``epoch_*.pth`` / ``iter_*.pth`` that is complete and carries optimizer
-    state (:func:`is_resumable`). Weights-only ``best_*`` files are never
+    ``last_checkpoint`` if it names an existing file; otherwise (also when
+    it cannot be read: not text in the locale's encoding, a folder, no
+    permission; with a warning) the newest ``epoch_*.pth`` /
+    ``iter_*.pth`` that is complete and carries optimizer state
+    (:func:`is_resumable`). Weights-only ``best_*`` files are never
     candidates: resuming from them would reset the optimizer's momentum and
     move the learning-rate schedule.
     """
-    found = _original('find_latest_checkpoint')(path)
+    try:
+        found = _original('find_latest_checkpoint')(path)
+    except (ValueError, OSError) as err:  # UnicodeDecodeError included
+        from mmengine.logging import print_log
+        print_log(f'{osp.join(path, "last_checkpoint")} cannot be read '
+                  f'({type(err).__name__}: {err}); looking for the newest '
+                  'complete checkpoint instead.', logger='current',
+                  level=logging.WARNING)
+        found = None
     if found and osp.isfile(found):
         return found
     for name in numbered_checkpoints(path):
@@ -213,7 +225,6 @@ def needed() -> Optional[str]:
     ``save_checkpoint`` overwrite a checkpoint in place (a kill mid-write
     truncates it), and does its ``find_latest_checkpoint`` give up on an
     empty ``last_checkpoint``?"""
-    import logging
     import os
     import tempfile
 

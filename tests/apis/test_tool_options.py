@@ -37,7 +37,7 @@ def test_train_tool_passes_auto_scale_lr(monkeypatch, tmp_path):
     """The tool's parse + config path, with training replaced."""
     seen = []
 
-    def fake_run_train(cfg, resume=None, start_over=False):
+    def fake_run_train(cfg, resume=None, start_over=False, **kwargs):
         seen.append(cfg)
 
     monkeypatch.setattr('dckd_mm.apis.run_train', fake_run_train)

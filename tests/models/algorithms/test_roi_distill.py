@@ -140,8 +140,9 @@ def test_resume_reloads_teacher_and_checks_it(coco_root, tmp_path):
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1,
                                         by_epoch=False)
     run_train(copy.deepcopy(cfg))
-    cfg.train_cfg.max_iters = 3
-    runner = run_train(copy.deepcopy(cfg), resume='auto')
+    cfg.train_cfg.max_iters = 3  # a config change, accepted
+    runner = run_train(copy.deepcopy(cfg), resume='auto',
+                       resume_with_changes=True)
     assert runner.iter == 3
     for k, v in runner.model.teacher.state_dict().items():
         assert torch.equal(v, teacher[k]), k
@@ -161,7 +162,8 @@ def test_resume_reloads_teacher_and_checks_it(coco_root, tmp_path):
                                for k, v in teacher.items()}}, ckpt)
     cfg.train_cfg.max_iters = 4
     with pytest.raises(ValueError, match='another teacher'):
-        run_train(copy.deepcopy(cfg), resume='auto')
+        run_train(copy.deepcopy(cfg), resume='auto',
+                  resume_with_changes=True)
 
 
 def test_cascade_stage_weights_and_last_stage(coco_root, tmp_path):
