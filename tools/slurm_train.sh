@@ -4,6 +4,7 @@
 # Launches tools/train.py with one task per GPU through srun (as the
 # OpenMMLab hosts' slurm scripts do); mmengine reads the rank, world size
 # and master address from slurm's environment (--launcher slurm).
+# SIGTERM or SIGINT to this script reaches srun (see below).
 set -euo pipefail
 if [ $# -lt 4 ]; then
     echo "usage: $0 PARTITION JOB_NAME CONFIG WORK_DIR [train.py options]" >&2
@@ -22,9 +23,12 @@ if [ ! -f "$CONFIG" ]; then
     echo "error: config file $CONFIG does not exist." >&2
     exit 2
 fi
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
+# exec: srun takes this shell's pid, so SIGTERM or SIGINT sent to the
+# script reaches srun, which passes it to every task of the job step (a
+# shell left waiting in between would die alone and leave the step running).
 # shellcheck disable=SC2086
-PYTHONPATH="$ROOT:${PYTHONPATH:-}" \
-srun -p "$PARTITION" --job-name="$JOB_NAME" \
+exec srun -p "$PARTITION" --job-name="$JOB_NAME" \
     --gres=gpu:"$GPUS_PER_NODE" --ntasks="$GPUS" \
     --ntasks-per-node="$GPUS_PER_NODE" --cpus-per-task="$CPUS_PER_TASK" \
     --kill-on-bad-exit=1 $SRUN_ARGS \

@@ -3,8 +3,8 @@
 import argparse
 
 import dckd_mm  # noqa: F401  (compat + registration, before any build)
-from dckd_mm.apis import (add_common_args, load_config, report_error,
-                          run_train, tool_exit)
+from dckd_mm.apis import (add_common_args, exit_on_sigterm, load_config,
+                          report_error, run_train, tool_exit)
 
 
 def parse_args() -> argparse.Namespace:
@@ -45,12 +45,21 @@ def parse_args() -> argparse.Namespace:
         help='scale the learning rate by the real total batch size over '
         'the config\'s auto_scale_lr.base_batch_size (an error if the '
         'config sets none)')
+    parser.add_argument(
+        '--no-validate',
+        action='store_true',
+        help='train without validation (no val loop, no best_*.pth)')
+    parser.add_argument(
+        '--no-persistent-workers',
+        action='store_true',
+        help='persistent_workers=False in every dataloader')
     add_common_args(parser)
     return parser.parse_args()
 
 
 def main() -> int:
     args = parse_args()
+    exit_on_sigterm()
     try:
         cfg = load_config(
             args.config,
@@ -61,7 +70,10 @@ def main() -> int:
             teacher_ckpt=args.teacher_ckpt,
             data_root=args.data_root,
             teacher_from_scratch=args.teacher_from_scratch,
-            auto_scale_lr=args.auto_scale_lr)
+            auto_scale_lr=args.auto_scale_lr,
+            no_validate=args.no_validate,
+            no_pin_memory=args.no_pin_memory,
+            no_persistent_workers=args.no_persistent_workers)
         run_train(cfg, args.resume, start_over=args.start_over,
                   resume_with_changes=args.resume_with_changes)
     except Exception as err:

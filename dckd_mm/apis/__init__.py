@@ -2,17 +2,19 @@
 """What the tools do, as functions: the command line (:mod:`.cli`), the
 config and its overrides (:mod:`.config`), the checks before a run
 (:mod:`.checks`), resume and checkpoint fit (:mod:`.resume`), the runs
-(:mod:`.run`) and how a tool reports an error and exits (:mod:`.report`).
+(:mod:`.run`), how a tool reports an error and exits (:mod:`.report`) and
+how it stops on SIGTERM (:mod:`.signals`).
 """
 from .checks import check_loss_options, check_teacher, preflight
 from .cli import CfgOptionsAction, add_common_args
 from .config import enable_amp, enable_auto_scale_lr, load_config
 from .report import USER_ERRORS, is_user_error, report_error, tool_exit
 from .run import run_test, run_train
+from .signals import exit_on_sigterm
 
 __all__ = [
     'load_config', 'preflight', 'check_teacher', 'check_loss_options',
     'enable_auto_scale_lr', 'enable_amp', 'run_train', 'run_test',
     'USER_ERRORS', 'is_user_error', 'CfgOptionsAction', 'add_common_args',
-    'report_error', 'tool_exit'
+    'report_error', 'tool_exit', 'exit_on_sigterm'
 ]

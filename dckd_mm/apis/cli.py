@@ -56,6 +56,10 @@ def add_common_args(parser: argparse.ArgumentParser) -> None:
         help='override config entries, e.g. model.tau=2.0 (values may not '
         'contain spaces: use the dedicated path options)')
     parser.add_argument(
+        '--no-pin-memory',
+        action='store_true',
+        help='pin_memory=False in every dataloader')
+    parser.add_argument(
         '--launcher',
         choices=['none', 'pytorch', 'slurm', 'mpi'],
         default='none')

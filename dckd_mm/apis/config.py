@@ -6,19 +6,40 @@ from typing import Any, Mapping, Optional
 
 from mmengine.config import Config
 
-from ..errors import ConfigError, MissingFileError, UnsupportedHostError
+from ..errors import (ConfigError, MissingFileError, OutputPathError,
+                      UnsupportedHostError)
 
 __all__ = [
     'load_config', 'enable_auto_scale_lr', 'enable_amp', 'is_distillation',
-    'is_detection', 'unset'
+    'is_detection', 'unset', 'tested_model', 'disable_validation',
+    'set_dataloaders', 'enable_show_dir', 'enable_tta'
 ]
+
+_LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
 
 _UNSET = ('', 'none', 'null')
 
 
+def tested_model(cfg: Config) -> Any:
+    """``cfg.model``, or the model a test-time augmentation wrapper
+    (``--tta``: ``tta_model`` with the model as its ``module``) wraps.
+
+    Args:
+        cfg (Config): a config.
+
+    Returns:
+        Any: the model's config dict (None when the config has none).
+    """
+    model = cfg.get('model')
+    while isinstance(model, Mapping) and isinstance(
+            model.get('module'), Mapping):
+        model = model['module']
+    return model
+
+
 def is_distillation(cfg: Config) -> bool:
     """Whether ``cfg``'s model distils from a teacher (it names a
-    ``teacher`` or a ``teacher_ckpt``).
+    ``teacher`` or a ``teacher_ckpt``; inside a ``--tta`` wrapper too).
 
     Args:
         cfg (Config): a config.
@@ -26,7 +47,7 @@ def is_distillation(cfg: Config) -> bool:
     Returns:
         bool: True for a distillation config.
     """
-    model = cfg.get('model')
+    model = tested_model(cfg)
     return isinstance(model, Mapping) and (
         'teacher' in model or 'teacher_ckpt' in model)
 
@@ -85,7 +106,13 @@ def load_config(config: str,
                 teacher_ckpt: Optional[str] = None,
                 data_root: Optional[str] = None,
                 teacher_from_scratch: bool = False,
-                auto_scale_lr: bool = False) -> Config:
+                auto_scale_lr: bool = False,
+                no_validate: bool = False,
+                no_pin_memory: bool = False,
+                no_persistent_workers: bool = False,
+                show_dir: Optional[str] = None,
+                show_interval: int = 1,
+                tta: bool = False) -> Config:
     """Read a config and apply the command-line overrides.
 
     Args:
@@ -103,6 +130,18 @@ def load_config(config: str,
         auto_scale_lr (bool): scale the learning rate by the total batch
             size over the config's ``auto_scale_lr.base_batch_size``
             (mmengine's automatic LR scaling, :func:`enable_auto_scale_lr`).
+        no_validate (bool): train without validation
+            (:func:`disable_validation`).
+        no_pin_memory (bool): ``pin_memory=False`` in every dataloader
+            (:func:`set_dataloaders`).
+        no_persistent_workers (bool): ``persistent_workers=False`` in
+            every dataloader.
+        show_dir (str, optional): draw the test predictions into this
+            folder (:func:`enable_show_dir`).
+        show_interval (int): with ``show_dir``, every how many test
+            samples one is drawn (default 1: all).
+        tta (bool): test with the config's test-time augmentation
+            (:func:`enable_tta`).
 
     Returns:
         Config: the config with every override applied.
@@ -112,8 +151,11 @@ def load_config(config: str,
         UnsupportedHostError: a detection config where mmdet or mmcv's
             compiled ops do not import.
         ConfigError: ``teacher_ckpt`` for a config without a teacher,
-            ``data_root`` for one whose datasets take none, or
-            ``auto_scale_lr`` for one without ``auto_scale_lr``.
+            ``data_root`` for one whose datasets take none,
+            ``auto_scale_lr`` for one without ``auto_scale_lr``,
+            ``show_dir`` for one without a visualization hook, ``tta`` for
+            one without ``tta_model`` and ``tta_pipeline``.
+        OutputPathError: ``show_dir`` is a file or cannot be created.
     """
     if not osp.isfile(config):
         raise MissingFileError(f'config file {config} does not exist.')
@@ -144,7 +186,131 @@ def load_config(config: str,
         enable_amp(cfg)
     if auto_scale_lr:
         enable_auto_scale_lr(cfg, config)
+    if no_validate:
+        disable_validation(cfg)
+    if no_pin_memory:
+        set_dataloaders(cfg, pin_memory=False)
+    if no_persistent_workers:
+        set_dataloaders(cfg, persistent_workers=False)
+    if show_dir is not None:
+        enable_show_dir(cfg, show_dir, show_interval, config)
+    if tta:
+        enable_tta(cfg, config)
     return cfg
+
+
+def disable_validation(cfg: Config) -> None:
+    """Train without validation (``--no-validate``), as mmpretrain's
+    ``tools/train.py`` does: no ``val_cfg``, ``val_dataloader`` or
+    ``val_evaluator``, so mmengine builds no validation loop (and a
+    ``save_best`` checkpoint hook saves no ``best_*.pth``).
+
+    Args:
+        cfg (Config): the config, changed in place.
+    """
+    cfg.val_cfg = None
+    cfg.val_dataloader = None
+    cfg.val_evaluator = None
+
+
+def set_dataloaders(cfg: Config, **options: Any) -> None:
+    """Set ``options`` (``pin_memory=False``, ``persistent_workers=False``)
+    in each of the config's train, val and test dataloaders that exists
+    (``--no-pin-memory``, ``--no-persistent-workers``).
+
+    Args:
+        cfg (Config): the config, changed in place.
+        **options: dataloader arguments.
+    """
+    for key in _LOADERS:
+        loader = cfg.get(key)
+        if isinstance(loader, Mapping):
+            loader.update(options)
+
+
+def enable_show_dir(cfg: Config, show_dir: str, interval: int = 1,
+                    config: str = 'the config') -> None:
+    """Draw test predictions into ``show_dir`` (``--show-dir``): turn on
+    the config's ``default_hooks.visualization`` (mmpretrain's
+    ``VisualizationHook``), which writes one ``<sample>_0.png`` per drawn
+    test sample into that folder, as mmpretrain's ``tools/test.py`` does.
+
+    Args:
+        cfg (Config): the config, changed in place.
+        show_dir (str): the folder (created if missing).
+        interval (int): draw every ``interval``-th sample (>= 1).
+        config (str): the config file, for the messages.
+
+    Raises:
+        ConfigError: the config has no ``default_hooks.visualization``, or
+            ``interval < 1``.
+        OutputPathError: ``show_dir`` is a file, or the nearest existing
+            folder above it cannot be written.
+    """
+    hook = (cfg.get('default_hooks') or {}).get('visualization')
+    if not isinstance(hook, Mapping):
+        raise ConfigError(
+            f'--show-dir: {config} has no default_hooks.visualization to '
+            "draw with; add visualization=dict(type='VisualizationHook') "
+            'to its default_hooks (mmpretrain\'s default runtime has it).')
+    if interval < 1:
+        raise ConfigError(f'--interval {interval}: draw every N-th sample '
+                          'with N >= 1.')
+    _check_folder(show_dir, '--show-dir')
+    hook.enable = True
+    hook.out_dir = show_dir
+    hook.interval = interval
+
+
+def _check_folder(path: str, what: str) -> None:
+    """Refuse a folder to write into that is a file or cannot be created
+    (the nearest existing folder above it is not writable)."""
+    import os
+    full = osp.abspath(osp.expanduser(path))
+    if osp.exists(full) and not osp.isdir(full):
+        raise OutputPathError(f'{what} {path} is a file; name a folder.')
+    parent = full
+    while not osp.exists(parent):
+        parent = osp.dirname(parent)
+    if not osp.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputPathError(
+            f'{what} {path}: {parent} is not a writable folder; choose '
+            'another folder.')
+
+
+def enable_tta(cfg: Config, config: str = 'the config') -> None:
+    """Test with test-time augmentation (``--tta``), as mmpretrain's
+    ``tools/test.py`` does when the config defines it: the model becomes
+    ``tta_model`` wrapping the config's model (its ``module``), and the
+    test pipeline becomes ``tta_pipeline``.
+
+    Unlike mmpretrain, a config without ``tta_model`` and
+    ``tta_pipeline`` is refused rather than given a flip TTA that it never
+    asked for (a flip is wrong for some data, say digits).
+
+    Args:
+        cfg (Config): the config, changed in place.
+        config (str): the config file, for the message.
+
+    Raises:
+        ConfigError: ``tta_model`` or ``tta_pipeline`` is missing.
+    """
+    missing = [k for k in ('tta_model', 'tta_pipeline') if not cfg.get(k)]
+    if missing:
+        raise ConfigError(
+            f'--tta: {config} defines no {" and no ".join(missing)}. Add '
+            "both, e.g. tta_model = dict(type='mmpretrain."
+            "AverageClsScoreTTA') and tta_pipeline = [dict(type="
+            "'TestTimeAug', transforms=[[...], [dict(type='PackInputs')]])] "
+            '(the test pipeline with a TestTimeAug step), or drop --tta.')
+    test = cfg.get('test_dataloader')
+    if not isinstance(test, Mapping) or not isinstance(
+            test.get('dataset'), Mapping):
+        raise ConfigError(f'--tta: {config} has no test_dataloader.dataset '
+                          'whose pipeline tta_pipeline would replace.')
+    from mmengine.config import ConfigDict
+    cfg.model = ConfigDict(**cfg.tta_model, module=cfg.model)
+    test.dataset.pipeline = cfg.tta_pipeline
 
 
 def _name_run(cfg: Config, config: str) -> None:

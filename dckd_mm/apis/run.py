@@ -24,7 +24,7 @@ from ..errors import ConfigError, MissingFileError
 from ..utils.atomic import atomic_write, check_output
 from ..utils.checkpoint import extract_state_dict
 from .checks import check_loss_options, check_teacher, preflight
-from .config import is_distillation
+from .config import is_distillation, tested_model
 from .report import is_user_error
 from .resume import (check_fits, check_resume_config, check_resumed_teacher,
                      resume_checkpoint)
@@ -104,7 +104,7 @@ def run_train(cfg: Config, resume: Optional[str] = None,
 
 
 def run_test(cfg: Config, checkpoint: str,
-             out: Optional[str] = None) -> dict:
+             out: Optional[str] = None, out_item: str = 'pred') -> dict:
     """Evaluate ``checkpoint`` with ``cfg``'s test loop.
 
     Args:
@@ -114,6 +114,10 @@ def run_test(cfg: Config, checkpoint: str,
             sample) to this ``.pkl`` file, with mmengine's ``DumpResults``
             metric appended to the test evaluator, as mmpretrain's
             ``tools/test.py --out`` does.
+        out_item (str): what ``out`` receives: ``'pred'`` (the
+            predictions, above) or ``'metrics'`` (the metrics dict, written
+            by rank 0 after the test; ``.json``, ``.yaml`` or ``.pkl`` by
+            its extension), as mmpretrain's ``--out-item``.
 
     Returns:
         dict: the test metrics.
@@ -123,7 +127,8 @@ def run_test(cfg: Config, checkpoint: str,
         DatasetError: missing test data.
         CheckpointError: the checkpoint does not fit the config's model
             (the message lists the missing, unexpected and misshapen keys).
-        ConfigError: ``out`` is not a ``.pkl``/``.pickle`` file.
+        ConfigError: ``out`` is not a ``.pkl``/``.pickle`` file (for the
+            metrics: nor ``.json``/``.yaml``/``.yml``).
         OutputPathError: ``out`` is a folder or its folder cannot be
             written (checked before the test runs).
         OutOfSpaceError: the disk filled up while ``out`` was written; an
@@ -132,14 +137,14 @@ def run_test(cfg: Config, checkpoint: str,
     created = not osp.exists(cfg.work_dir)
     try:
         if out is not None:
-            _check_out(out)
+            _check_out(out, out_item)
         if not osp.isfile(osp.expanduser(checkpoint)):
             raise MissingFileError(
                 f'checkpoint {checkpoint} does not exist.')
         if is_distillation(cfg):
             # predict mode runs the student alone and the checkpoint holds
             # every weight it needs: no teacher file to find or load
-            cfg.model.teacher_ckpt = None
+            tested_model(cfg).teacher_ckpt = None
         preflight(cfg, ('test_dataloader', ))
         state = extract_state_dict(safe_load(checkpoint, map_location='cpu'))
         cfg.load_from = checkpoint
@@ -150,9 +155,11 @@ def run_test(cfg: Config, checkpoint: str,
             'student with the config written beside it).',
             need_teacher=False)
         del state
-        if out is not None:
+        if out is not None and out_item == 'pred':
             _dump_predictions(runner, out)
         metrics = runner.test()
+        if out is not None and out_item == 'metrics':
+            _dump_metrics(metrics, out)
     except BaseException as err:
         if created and is_user_error(err):
             _remove_work_dir(cfg.work_dir)
@@ -162,20 +169,46 @@ def run_test(cfg: Config, checkpoint: str,
 
 
 def _bare_model(runner: Runner) -> Any:
-    from mmengine.model import is_model_wrapper
+    """The model itself: inside a DDP wrapper and a ``--tta`` wrapper."""
+    from mmengine.model import BaseTTAModel, is_model_wrapper
     model = runner.model
-    return model.module if is_model_wrapper(model) else model
+    if is_model_wrapper(model):
+        model = model.module
+    return model.module if isinstance(model, BaseTTAModel) else model
 
 
-def _check_out(out: str) -> None:
+_METRIC_FORMATS = {'.pkl': 'pkl', '.pickle': 'pkl', '.json': 'json',
+                   '.yaml': 'yaml', '.yml': 'yaml'}
+
+
+def _check_out(out: str, out_item: str = 'pred') -> None:
     """Refuse an ``--out`` that could not be written, before the test
-    runs: not a ``.pkl``/``.pickle`` name, a folder, or a name whose
-    folder cannot be written."""
-    if not out.endswith(('.pkl', '.pickle')):
+    runs: not a ``.pkl``/``.pickle`` name (the metrics may also be
+    ``.json``/``.yaml``/``.yml``), a folder, or a name whose folder cannot
+    be written."""
+    if out_item == 'metrics':
+        if osp.splitext(out)[1] not in _METRIC_FORMATS:
+            raise ConfigError(
+                f'--out {out} --out-item metrics: name a file ending in '
+                '.json, .yaml, .yml, .pkl or .pickle (the format follows '
+                'the extension).')
+    elif not out.endswith(('.pkl', '.pickle')):
         raise ConfigError(
             f'--out {out}: the predictions are dumped as a pickle; '
             'name a file ending in .pkl (or .pickle).')
     check_output(out, '--out')
+
+
+def _dump_metrics(metrics: dict, out: str) -> None:
+    """Write the metrics dict to ``out`` (rank 0), all or nothing, in the
+    format of its extension (``--out-item metrics``)."""
+    from mmengine.dist import is_main_process
+    if not is_main_process():
+        return
+    text = mmengine.dump(dict(metrics),
+                         file_format=_METRIC_FORMATS[osp.splitext(out)[1]])
+    data = text.encode() if isinstance(text, str) else text
+    atomic_write(out, lambda f: f.write(data))
 
 
 def _dump_predictions(runner: Runner, out: str) -> None:
