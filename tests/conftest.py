@@ -61,6 +61,7 @@ E2E_MODULES = frozenset({
     'apis/test_slurm.py', 'apis/test_test_out.py', 'apis/test_errors.py',
     'apis/test_launch_detection.py', 'apis/test_bad_input.py',
     'apis/test_launchers.py', 'apis/test_tool_flags.py',
+    'apis/test_worklock.py', 'apis/test_bad_values.py',
     'compat/test_atomic_checkpoints.py', 'compat/test_cpu_distributed.py',
     'compat/test_failing_rank.py', 'compat/test_safe_loading.py',
     'compat/test_safe_loading_fuzz.py', 'compat/test_integrity.py',

@@ -1,18 +1,23 @@
 # Copyright (c) dckd_mm contributors. All rights reserved.
 """Checks of a loaded config that run before any model or dataset is
-built: the teacher checkpoint, loss weights, files on disk."""
+built: the teacher checkpoint, loss weights, loop and batch values, the
+work dir, files on disk."""
 import math
+import os
 import os.path as osp
+from numbers import Real
 from typing import Any, Mapping, Sequence
 
 from mmengine.config import Config
 
 from ..datasets.preflight import preflight_dataset
-from ..errors import ConfigError, HostBuildError, MissingFileError
+from ..errors import (ConfigError, HostBuildError, MissingFileError,
+                      OutputPathError)
 from .config import is_distillation, unset
 
 __all__ = [
-    'check_teacher', 'check_loss_options', 'preflight', 'check_mmcv_cuda'
+    'check_teacher', 'check_loss_options', 'check_loop_options',
+    'check_work_dir', 'preflight', 'check_mmcv_cuda'
 ]
 
 
@@ -52,15 +57,19 @@ def check_teacher(cfg: Config) -> None:
 def check_loss_options(cfg: Config) -> None:
     """Refuse a DCKD option out of its range (every ``DCKDLoss`` node, with
     the loss's own validator,
-    :func:`~dckd_mm.models.losses.check_dckd_options`) and a negative or
-    non-finite ``loss_weight`` of any other loss: a negative weight turns
-    distillation into anti-distillation without any other sign.
+    :func:`~dckd_mm.models.losses.check_dckd_options`) and a ``loss_weight``
+    of any other loss (the student's head, every loss of
+    ``distill_losses``, mmrazor's included) that is not a finite real
+    number >= 0: a string (``loss_weight=abc`` on the command line), a
+    bool or None would fail deep inside a training step, and a negative
+    weight turns distillation into anti-distillation without any other
+    sign.
 
     Args:
         cfg (Config): the config.
 
     Raises:
-        ConfigError: naming the config key and the value.
+        ConfigError: naming the full config key and the value.
     """
     import inspect
 
@@ -74,15 +83,9 @@ def check_loss_options(cfg: Config) -> None:
                 check_dckd_options(
                     where=where,
                     **{k: v for k, v in node.items() if k in dckd_keys})
-            else:
-                value = node.get('loss_weight')
-                if isinstance(value, (int, float)) and not isinstance(
-                        value, bool) and not (math.isfinite(value)
-                                              and value >= 0):
-                    raise ConfigError(
-                        f'{where}.loss_weight = {value}: loss weights must '
-                        'be finite and >= 0 (a negative weight pushes the '
-                        'student away from the teacher).')
+            elif 'loss_weight' in node:
+                _check_loss_weight(node['loss_weight'],
+                                   f'{where}.loss_weight')
             for key, value in node.items():
                 walk(value, f'{where}.{key}')
         elif isinstance(node, (list, tuple)):
@@ -90,6 +93,112 @@ def check_loss_options(cfg: Config) -> None:
                 walk(value, f'{where}[{i}]')
 
     walk(cfg.get('model'), 'model')
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _check_loss_weight(value: Any, key: str) -> None:
+    if not _is_number(value):
+        raise ConfigError(
+            f'{key} = {value!r}: a loss weight must be a real number >= 0, '
+            f'got a {type(value).__name__}. Set it to a number (for example '
+            f'--cfg-options {key}=1.0).')
+    if not (math.isfinite(value) and value >= 0):
+        raise ConfigError(
+            f'{key} = {value!r}: loss weights must be finite and >= 0 (a '
+            'negative weight pushes the student away from the teacher).')
+
+
+# (config key under a dataloader, lowest value, what it is)
+_DATALOADER_VALUES = (
+    ('batch_size', 1, 'the number of samples per process and step'),
+    ('num_workers', 0, 'the number of data loading processes'),
+)
+# (config key under train_cfg, what it is)
+_LOOP_VALUES = (
+    ('max_epochs', 'the number of epochs to train'),
+    ('max_iters', 'the number of iterations to train'),
+    ('val_interval', 'validate every N epochs (iterations for an '
+     'iteration-based loop); to validate rarely, set it above the length '
+     'of the run'),
+)
+
+
+def _check_integer(value: Any, key: str, lowest: int, what: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or \
+            value < lowest:
+        raise ConfigError(
+            f'{key} = {value!r}: must be an integer >= {lowest} ({what}). '
+            f'Fix it in the config or with --cfg-options {key}=N.')
+
+
+def check_loop_options(cfg: Config,
+                       splits: Sequence[str] = ('train', 'val')) -> None:
+    """Refuse a batch size or loop length that mmengine or torch would
+    reject only with a traceback once the Runner is built (and a work dir
+    written): ``<split>_dataloader.batch_size`` (an integer >= 1) and
+    ``num_workers`` (>= 0) of each split in ``splits``, and for ``'train'``
+    the ``max_epochs``, ``max_iters`` and ``val_interval`` of ``train_cfg``
+    that are set (each an integer >= 1).
+
+    Args:
+        cfg (Config): the config.
+        splits (Sequence[str]): ``'train'``, ``'val'``, ``'test'``: the
+            dataloaders (and, for ``'train'``, the loop) the run uses.
+
+    Raises:
+        ConfigError: naming the config key, the value and the allowed
+            range.
+    """
+    for split in splits:
+        key = f'{split}_dataloader'
+        loader = cfg.get(key)
+        if isinstance(loader, Mapping):
+            for name, lowest, what in _DATALOADER_VALUES:
+                if name in loader:
+                    _check_integer(loader[name], f'{key}.{name}', lowest,
+                                   what)
+    loop = cfg.get('train_cfg') if 'train' in splits else None
+    if isinstance(loop, Mapping):
+        for name, what in _LOOP_VALUES:
+            if name in loop:
+                _check_integer(loop[name], f'train_cfg.{name}', 1, what)
+
+
+def check_work_dir(work_dir: str) -> None:
+    """Refuse, before anything is written, a work dir that cannot hold a
+    run: a file, a path under a file, or a folder (the work dir or, when
+    it does not exist yet, the nearest folder above it) that this process
+    cannot write (permissions, or a read-only filesystem, which stops
+    root too).
+
+    Args:
+        work_dir (str): the run's work dir.
+
+    Raises:
+        OutputPathError: naming the work dir, what is wrong and what to do.
+    """
+    full = osp.abspath(osp.expanduser(str(work_dir)))
+    if osp.exists(full) and not osp.isdir(full):
+        raise OutputPathError(
+            f'work dir {work_dir} is a file, not a folder: pass another '
+            '--work-dir (or move the file away). Nothing was written.')
+    folder = full
+    while not osp.exists(folder):
+        folder = osp.dirname(folder)
+    if not osp.isdir(folder):
+        raise OutputPathError(
+            f'work dir {work_dir}: {folder} is a file, not a folder, so the '
+            'work dir cannot be created under it; pass another --work-dir. '
+            'Nothing was written.')
+    if not os.access(folder, os.W_OK | os.X_OK):
+        which = 'the work dir' if folder == full else 'the folder'
+        raise OutputPathError(
+            f'work dir {work_dir}: {which} {folder} is not writable '
+            '(permissions or a read-only filesystem); pass another '
+            '--work-dir or make it writable. Nothing was written.')
 
 
 def preflight(cfg: Config,

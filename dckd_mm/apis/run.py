@@ -3,19 +3,20 @@
 config is loaded.
 
 Each run checks what would otherwise go silently wrong (:mod:`.checks`,
-:mod:`.resume`) before mmengine's ``Runner`` is built, removes a work dir
-it created for a run that never started, and on success waits for every
-rank before the process group is destroyed. On an error there is no
-barrier: another rank may be inside a collective and would never reach it;
-the tool exits and the launcher ends the others.
+:mod:`.resume`) before mmengine's ``Runner`` is built, holds its work dir
+for its whole lifetime (:mod:`.worklock`: a second run into it is
+refused), removes a work dir it created for a run that never started, and
+on success waits for every rank before the process group is destroyed.
+On an error there is no barrier: another rank may be inside a collective
+and would never reach it; the tool exits and the launcher ends the others.
 """
 import os.path as osp
-import shutil
 from typing import Any, Optional
 
 import mmengine
 from mmengine.config import Config
 from mmengine.evaluator import DumpResults
+from mmengine.hooks import Hook
 from mmengine.logging import print_log
 from mmengine.runner import Runner
 
@@ -23,11 +24,13 @@ from ..compat.safe_loading import safe_load
 from ..errors import ConfigError, MissingFileError
 from ..utils.atomic import atomic_write, check_output
 from ..utils.checkpoint import extract_state_dict
-from .checks import check_loss_options, check_teacher, preflight
+from .checks import (check_loop_options, check_loss_options, check_teacher,
+                     check_work_dir, preflight)
 from .config import is_distillation, tested_model
 from .report import is_user_error
 from .resume import (check_fits, check_resume_config, check_resumed_teacher,
                      resume_checkpoint)
+from .worklock import WorkDirLock, hold_work_dir
 
 __all__ = ['run_train', 'run_test']
 
@@ -56,16 +59,29 @@ def run_train(cfg: Config, resume: Optional[str] = None,
         MissingFileError: missing teacher or resume checkpoint.
         DatasetError: missing data.
         ConfigError: no teacher checkpoint for a distillation config, a
-            negative loss weight.
+            loss weight that is not a number >= 0, a batch size or loop
+            length out of range.
         CheckpointError: a resume checkpoint without optimizer state, for
             another model, with another teacher, or saved with a config
             that differs (without ``resume_with_changes``).
+        OutputPathError: the work dir is in use by another run, is a
+            file, or cannot be written (nothing written).
     """
-    created = not osp.exists(cfg.work_dir)
+    check_work_dir(cfg.work_dir)
+    with hold_work_dir(cfg.work_dir, cfg.get('launcher', 'none')) as lock:
+        runner = _train(cfg, resume, start_over, resume_with_changes, lock)
+        _close_process_group()
+    return runner
+
+
+def _train(cfg: Config, resume: Optional[str], start_over: bool,
+           resume_with_changes: bool, lock: WorkDirLock) -> Runner:
     runner = None
+    started = _Started()
     try:
         check_teacher(cfg)
         check_loss_options(cfg)
+        check_loop_options(cfg)
         preflight(cfg)
         path = ckpt = None
         if resume is None and cfg.get('resume'):  # set in the config
@@ -81,6 +97,7 @@ def run_train(cfg: Config, resume: Optional[str] = None,
         if path is not None:
             cfg.load_from = path
         runner = Runner.from_cfg(cfg)
+        runner.register_hook(started)
         if changes is not None:
             runner.register_hook(changes)
         if ckpt is not None:
@@ -95,12 +112,28 @@ def run_train(cfg: Config, resume: Optional[str] = None,
             del state
         runner.train()
     except BaseException as err:
-        if created and is_user_error(err) and (runner is None
-                                               or runner.iter == 0):
-            _remove_work_dir(cfg.work_dir)
+        # not runner.iter: it builds the train loop when it is not built
+        # yet, re-reading the dataset that may be what failed
+        if is_user_error(err) and not started.ran:
+            lock.remove_work_dir()  # only one this run created
         raise
-    _close_process_group()
     return runner
+
+
+class _Started(Hook):
+    """Records whether a training iteration has completed (``ran``), so
+    that a failed run's clean-up never asks the runner, which would build
+    what failed. First of the ``after_train_iter`` hooks: set before any
+    checkpoint of the run can be written."""
+    priority = 'HIGHEST'
+
+    def __init__(self) -> None:
+        self.ran = False
+
+    def after_train_iter(self, runner: Runner, batch_idx: int,
+                         data_batch: Any = None,
+                         outputs: Optional[dict] = None) -> None:
+        self.ran = True
 
 
 def run_test(cfg: Config, checkpoint: str,
@@ -133,9 +166,21 @@ def run_test(cfg: Config, checkpoint: str,
             written (checked before the test runs).
         OutOfSpaceError: the disk filled up while ``out`` was written; an
             existing file under that name is left as it was.
+        OutputPathError: the work dir is in use by another run (a
+            training or a test: the test's log folder and config dump go
+            into it), is a file, or cannot be written (nothing written).
     """
-    created = not osp.exists(cfg.work_dir)
+    check_work_dir(cfg.work_dir)
+    with hold_work_dir(cfg.work_dir, cfg.get('launcher', 'none')) as lock:
+        metrics = _test(cfg, checkpoint, out, out_item, lock)
+        _close_process_group()
+    return metrics
+
+
+def _test(cfg: Config, checkpoint: str, out: Optional[str], out_item: str,
+          lock: WorkDirLock) -> dict:
     try:
+        check_loop_options(cfg, ('test', ))
         if out is not None:
             _check_out(out, out_item)
         if not osp.isfile(osp.expanduser(checkpoint)):
@@ -161,10 +206,9 @@ def run_test(cfg: Config, checkpoint: str,
         if out is not None and out_item == 'metrics':
             _dump_metrics(metrics, out)
     except BaseException as err:
-        if created and is_user_error(err):
-            _remove_work_dir(cfg.work_dir)
+        if is_user_error(err):
+            lock.remove_work_dir()  # only one this run created
         raise
-    _close_process_group()
     return metrics
 
 
@@ -235,12 +279,6 @@ class _AtomicDumpResults(DumpResults):
         print_log(f'Results has been saved to {self.out_file_path}.',
                   logger='current')
         return {}
-
-
-def _remove_work_dir(work_dir: str) -> None:
-    """Remove a work dir this run created and never used (logs of a run
-    that did not start), so a failed command leaves nothing behind."""
-    shutil.rmtree(work_dir, ignore_errors=True)
 
 
 def _close_process_group() -> None:

@@ -10,7 +10,8 @@ layout::
 
 never downloads, unpickles with an allow-list (builtin containers and
 numpy arrays only) and says what is wrong: missing files (with the official
-archive to fetch), a corrupt or foreign pickle, labels out of range, float
+archive to fetch), a corrupt or foreign pickle, labels out of range or not
+of shape (N,) (an (N, 1) column included: refused, never reshaped), float
 labels or float images (refused, never rounded or rescaled; integer pixels
 0-255 of another integer type are converted to uint8, which is exact).
 """
@@ -127,8 +128,8 @@ class SafeCIFAR100(BaseDataset):
             raise DatasetError(
                 f"{path} lacks the 'data' / 'fine_labels' entries of a "
                 'CIFAR-100 pickle.')
-        data = np.asarray(entry['data'])
-        labels = np.asarray(entry['fine_labels'])
+        data = _as_array(entry, 'data', path)
+        labels = _as_array(entry, 'fine_labels', path)
         if labels.size and (labels.dtype == bool or
                             not np.issubdtype(labels.dtype, np.integer)):
             raise DatasetError(
@@ -136,6 +137,14 @@ class SafeCIFAR100(BaseDataset):
                 'class indices. dckd_mm does not round or truncate labels: '
                 'convert them to int explicitly (soft labels are not '
                 'supported).')
+        if labels.ndim != 1:
+            n = f'N = {len(data)}' if data.ndim == 2 else 'N images'
+            raise DatasetError(
+                f"{path}: 'fine_labels' has shape {labels.shape}, expected "
+                f'(N,) with {n}: one class index per image, as the official '
+                'archive stores them (a list of ints). dckd_mm does not '
+                'guess which axis holds the samples: save them as a flat '
+                'list (for a column of labels, labels.reshape(-1)).')
         labels = labels.astype(np.int64)
         if data.size and (data.dtype == bool or
                           not np.issubdtype(data.dtype, np.integer)):
@@ -152,7 +161,8 @@ class SafeCIFAR100(BaseDataset):
         if data.ndim != 2 or data.shape[1] != 3 * 32 * 32 or \
                 len(labels) != len(data):
             raise DatasetError(
-                f'{path}: expected (N, 3072) images and N labels, got '
+                f"{path}: expected 'data' of shape (N, 3072) (uint8 images, "
+                "3 x 32 x 32 each) and N 'fine_labels', got "
                 f'{data.shape} and {labels.shape}.')
         if len(labels) == 0:
             raise DatasetError(f'{path} holds no images.')
@@ -166,6 +176,19 @@ class SafeCIFAR100(BaseDataset):
             dict(img=np.ascontiguousarray(img), gt_label=int(lbl))
             for img, lbl in zip(imgs, labels)
         ]
+
+
+def _as_array(entry: dict, key: str, path: str) -> np.ndarray:
+    """``entry[key]`` as a numpy array; a ragged list (rows of different
+    lengths, which numpy refuses) is a :class:`DatasetError` naming the
+    file and the key."""
+    try:
+        return np.asarray(entry[key])
+    except ValueError as err:
+        raise DatasetError(
+            f"{path}: '{key}' is not a regular array ({err}); a CIFAR-100 "
+            "pickle holds 'data' of shape (N, 3072) and N 'fine_labels'."
+        ) from None
 
 
 def check_cifar100(dataset: Mapping) -> None:
