@@ -44,7 +44,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 from mmengine.hooks import Hook
 
 from ..errors import CheckpointError
-from ..utils.checkpoint import atomic_write
+from ..utils.atomic import atomic_write
 from .config_diff import Change, format_change
 
 __all__ = [
