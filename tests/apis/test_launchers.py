@@ -314,9 +314,10 @@ def test_signal_stops_every_rank_and_the_run_resumes(tmp_path, sig):
     assert (work / 'last_checkpoint').read_text().strip() == str(
         work / 'epoch_1.pth')
     # --resume continues from epoch 1 (here in one process: 4 iterations
-    # an epoch instead of 2)
+    # an epoch instead of 2; the shorter run is a config change, accepted)
     res = run_tool('tools/train.py', cfg, '--work-dir', str(work),
-                   '--resume', '--cfg-options', 'train_cfg.max_epochs=2')
+                   '--resume', '--resume-with-changes', '--cfg-options',
+                   'train_cfg.max_epochs=2')
     assert res.returncode == 0, res.stderr[-3000:]
     meta = safe_load(str(work / 'epoch_2.pth'))['meta']
     assert (meta['epoch'], meta['iter']) == (2, 2 + 4)

@@ -55,8 +55,8 @@ def test_dataloader_flags_reach_every_loader():
 def test_train_tool_passes_the_flags(monkeypatch, tmp_path):
     seen = []
     monkeypatch.setattr('dckd_mm.apis.run_train',
-                        lambda cfg, resume=None, start_over=False:
-                        seen.append(cfg))
+                        lambda cfg, resume=None, start_over=False,
+                        **kwargs: seen.append(cfg))
     res = run_tool('tools/train.py', CFG, '--work-dir', str(tmp_path / 'w'),
                    '--no-validate', '--no-pin-memory',
                    '--no-persistent-workers')
