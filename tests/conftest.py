@@ -69,6 +69,7 @@ E2E_MODULES = frozenset({
     'models/algorithms/test_roi_distill.py',
     'models/algorithms/test_simkd_distill.py',
     'models/algorithms/test_hetero_pairs.py',
+    'models/algorithms/test_teacher_mode.py',
     'models/heads/test_simkd_head_projectors.py',
     'models/detection/test_availability.py',
     'models/detection/test_mixing.py',

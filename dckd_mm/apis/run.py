@@ -22,6 +22,7 @@ from mmengine.runner import Runner
 
 from ..compat.safe_loading import safe_load
 from ..errors import ConfigError, MissingFileError
+from ..models.algorithms.teacher_mode import check_frozen_teacher_mode
 from ..utils.atomic import atomic_write, check_output
 from ..utils.checkpoint import extract_state_dict
 from .checks import (check_loop_options, check_loss_options, check_teacher,
@@ -60,7 +61,10 @@ def run_train(cfg: Config, resume: Optional[str] = None,
         DatasetError: missing data.
         ConfigError: no teacher checkpoint for a distillation config, a
             loss weight that is not a number >= 0, a batch size or loop
-            length out of range.
+            length out of range, a frozen teacher that would run dropout
+            or stochastic depth
+            (:func:`~dckd_mm.models.algorithms.teacher_mode.
+            check_frozen_teacher_mode`).
         CheckpointError: a resume checkpoint without optimizer state, for
             another model, with another teacher, or saved with a config
             that differs (without ``resume_with_changes``).
@@ -97,6 +101,7 @@ def _train(cfg: Config, resume: Optional[str], start_over: bool,
         if path is not None:
             cfg.load_from = path
         runner = Runner.from_cfg(cfg)
+        check_frozen_teacher_mode(_bare_model(runner))
         runner.register_hook(started)
         if changes is not None:
             runner.register_hook(changes)

@@ -5,8 +5,11 @@ A claim (:mod:`.sets`) compares one method (``better``) with one or more
 others (``worse``). Each comparison is the difference of the mean top-1
 over seeds and its standard error,
 ``sqrt(std_a**2 / n_a + std_b**2 / n_b)``. The claim holds here when every
-difference is >= 0; it is marked "(within noise)" when some difference is
-smaller than twice its standard error. With a single seed there is no
+difference is >= 0. "(within noise)" marks a verdict the noise could
+overturn: a claim that holds, when some difference is smaller than twice
+its standard error; a claim that does not hold, when every negative
+difference is (one negative difference beyond twice its standard error
+decides the verdict alone). With a single seed there is no
 standard error, and no verdict: on one seed the sign of a difference of a
 few tenths depends on the machine's floating-point path.
 """
@@ -47,18 +50,21 @@ def verdict(diffs: Sequence[Diff]) -> str:
     Returns:
         str: :data:`NO_VERDICT` if some difference has no standard error;
         else ``'holds here'`` (every difference >= 0) or ``'does not hold
-        here'``, followed by ``' (within noise)'`` when some difference is
-        smaller in size than twice its standard error.
+        here'``, followed by ``' (within noise)'`` when the noise could
+        overturn it: for ``'holds here'``, some difference is smaller in
+        size than twice its standard error; for ``'does not hold here'``,
+        every negative difference is.
     """
     if not diffs:
         raise ValueError('a claim needs at least one comparison.')
     if any(se is None for _, se in diffs):
         return NO_VERDICT
-    text = 'holds here' if all(d >= 0 for d, _ in diffs) else \
-        'does not hold here'
-    if any(abs(d) < 2 * se for d, se in diffs):
-        text += ' (within noise)'
-    return text
+    failing = [(d, se) for d, se in diffs if d < 0]
+    if not failing:
+        noisy = any(abs(d) < 2 * se for d, se in diffs)
+        return 'holds here' + (' (within noise)' if noisy else '')
+    noisy = all(abs(d) < 2 * se for d, se in failing)
+    return 'does not hold here' + (' (within noise)' if noisy else '')
 
 
 def _here(better: Mapping, worse: Mapping, diff: Diff) -> str:

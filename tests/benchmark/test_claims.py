@@ -42,6 +42,9 @@ def test_difference_and_its_standard_error():
     ([(-2.0, 0.632)], 'does not hold here'),
     ([(-0.5, 0.632)], 'does not hold here (within noise)'),
     ([(2.0, 0.5), (-0.1, 0.5)], 'does not hold here (within noise)'),
+    # one clear failure decides, whatever the noise of the other comparison
+    ([(0.05, 0.32), (-0.91, 0.26)], 'does not hold here'),
+    ([(-0.2, 0.5), (-1.5, 0.3)], 'does not hold here'),
     ([(2.0, 0.5), (-1.2, 0.5)], 'does not hold here'),
     ([(0.27, None)], NO_VERDICT),
     ([(2.0, 0.5), (5.0, None)], NO_VERDICT),

@@ -227,7 +227,7 @@ def test_dckd_logits_between_any_classifiers(pair, tmp_path):
 
 
 def test_plain_distill_leaves_teacher_dropout_on(tmp_path):
-    """The caveat docs/method.md states for the logit route: mmrazor's
+    """mmrazor's behaviour that tools/train.py refuses (test_teacher_mode):
     SingleTeacherDistill puts only the teacher's BN layers in eval mode, so
     a transformer teacher built with drop_path_rate > 0 runs with
     stochastic depth (its logits differ between two calls)."""
