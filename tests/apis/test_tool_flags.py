@@ -137,6 +137,10 @@ def tiny(tmp_path_factory):
     ckpt = str(tmp / 'model.pth')
     torch.save({'state_dict': runner.model.state_dict(), 'meta': {}}, ckpt)
     path = str(tmp / 'cfg.py')
+    # no experiment name in the dumped config: each tool run then names
+    # itself, and does not reuse the previous run's mmengine visualizer
+    # (whose vis_data folder belongs to another work dir)
+    cfg.pop('experiment_name')
     cfg.dump(path)
     tta = tmp / 'tta.py'
     tta.write_text(
